@@ -1,0 +1,1 @@
+"""RecBole sequential baselines (GRU4Rec, Caser, SASRec, DROS, -BERT): see issue 3."""

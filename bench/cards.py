@@ -1,0 +1,90 @@
+"""Dataset cards (``datasets/<domain>.yaml``): provenance, checksums and protocol facts.
+
+The prose fields are for readers; the fields below are what the code relies on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.errors import DataError
+
+CARDS_DIR = Path(__file__).resolve().parent.parent / "datasets"
+
+_PROSE_KEYS = {"title", "summary", "licence", "protocol", "sizes", "deviations", "notes"}
+_DATA_KEYS = {"name", "files", "outputs", "title_corrections", "split_seed", "valid_size"}
+_FILE_KEYS = {"path", "sha256", "role", "package", "url"}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A raw file a domain is built from (``input``) or checked against (``reference``).
+
+    ``path`` is relative to ``BENCH_DATA_DIR`` or, when ``package`` is set, to the
+    installed distribution of that name (such as the ``recbole`` wheel).
+    """
+
+    path: str
+    sha256: str
+    role: str = "input"
+    package: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Card:
+    """What the code reads from a dataset card."""
+
+    name: str
+    files: tuple[SourceFile, ...]
+    outputs: dict[str, str] = field(default_factory=dict)
+    title_corrections: dict[str, str] = field(default_factory=dict)
+    split_seed: int | None = None
+    valid_size: int | None = None
+    prose: dict[str, Any] = field(default_factory=dict)
+
+    def file(self, path: str) -> SourceFile:
+        """The source entry for ``path``."""
+        for entry in self.files:
+            if entry.path == path:
+                return entry
+        raise KeyError(f"{path} is not listed in datasets/{self.name}.yaml")
+
+
+def load_card(domain: str, cards_dir: Path = CARDS_DIR) -> Card:
+    """Parse and validate ``datasets/<domain>.yaml``."""
+    path = cards_dir / f"{domain}.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"dataset card {path} is missing: restore it from git") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        reason = f"line {mark.line + 1}: {error.problem}" if mark else str(error).splitlines()[0]
+        raise DataError(f"dataset card {path} is not valid YAML ({reason}): fix it") from None
+    if not isinstance(raw, dict):
+        raise DataError(f"dataset card {path} must be a mapping: restore it from git")
+    unknown = set(raw) - _PROSE_KEYS - _DATA_KEYS
+    if unknown:
+        raise DataError(f"dataset card {path} has unknown keys {sorted(unknown)}: remove them")
+    if raw.get("name") != domain:
+        raise DataError(f"dataset card {path} names {raw.get('name')!r}, expected {domain!r}")
+    files = []
+    for entry in raw.get("files", []):
+        extra = set(entry) - _FILE_KEYS
+        if extra or "path" not in entry or "sha256" not in entry:
+            raise DataError(f"dataset card {path}: bad file entry {entry!r}: needs path, sha256")
+        files.append(SourceFile(**entry))
+    return Card(
+        name=domain,
+        files=tuple(files),
+        outputs=dict(raw.get("outputs") or {}),
+        title_corrections={str(k): v for k, v in (raw.get("title_corrections") or {}).items()},
+        split_seed=raw.get("split_seed"),
+        valid_size=raw.get("valid_size"),
+        prose={key: raw[key] for key in _PROSE_KEYS if key in raw},
+    )

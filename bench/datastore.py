@@ -1,0 +1,136 @@
+"""Built domains in the cache: build once, verify on every load.
+
+Layout: ``<BENCH_CACHE>/datasets/<domain>/{items,train,valid,test}.jsonl`` and
+``manifest.json`` (sha256 of every file, the source checksums, counts, ``data_sha256``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from bench import config
+from bench.cards import load_card
+from bench.domain import Domain
+from bench.errors import DataError
+from bench.files import atomic_directory, canonical_json, sha256_bytes
+from bench.registry import DOMAINS
+from bench.schema import SPLITS, Item, Sample
+from bench.sources import resolve_files
+
+log = logging.getLogger(__name__)
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def domain_dir(domain: str) -> Path:
+    """Cache folder of a built domain."""
+    return config.cache_dir() / "datasets" / domain
+
+
+def _jsonl(records: list[dict[str, Any]]) -> bytes:
+    return "".join(canonical_json(record) + "\n" for record in records).encode("utf-8")
+
+
+def serialise(domain: Domain) -> dict[str, bytes]:
+    """The cache files of ``domain``, name -> content."""
+    files = {"items.jsonl": _jsonl([item.to_json() for item in domain.items.values()])}
+    for split in SPLITS:
+        files[f"{split}.jsonl"] = _jsonl([sample.to_json() for sample in domain.samples(split)])
+    return files
+
+
+def data_sha256(file_hashes: dict[str, str]) -> str:
+    """One hash for a whole built domain: sha256 of its sorted file hashes."""
+    return sha256_bytes(canonical_json(file_hashes).encode("utf-8"))
+
+
+def build_domain(name: str, force: bool = False) -> Path:
+    """Build ``name`` into the cache (skipped when a verified build exists, unless ``force``)."""
+    DOMAINS.check(name)
+    target = domain_dir(name)
+    if not force and (target / MANIFEST).exists():
+        try:
+            read_verified(name)
+            log.info("%s already built in %s", name, target)
+            return target
+        except DataError as error:
+            log.warning("rebuilding %s: %s", name, error)
+    card = load_card(name)
+    inputs = [entry for entry in card.files if entry.role == "input"]
+    domain = DOMAINS.load(name)(card, resolve_files(inputs))
+    files = serialise(domain)
+    hashes = {file_name: sha256_bytes(content) for file_name, content in files.items()}
+    for file_name, expected in card.outputs.items():
+        if hashes.get(file_name) != expected:
+            raise DataError(
+                f"built {name}/{file_name} has sha256 {hashes.get(file_name, 'none')[:12]}…, "
+                f"datasets/{name}.yaml expects {expected[:12]}…: the builder or its inputs "
+                "changed; nothing in the cache was replaced"
+            )
+    manifest = {
+        "domain": name,
+        "format_version": FORMAT_VERSION,
+        "sources": {entry.path: entry.sha256 for entry in inputs},
+        "files": hashes,
+        "data_sha256": data_sha256(hashes),
+        "counts": {
+            split: {
+                "samples": len(domain.samples(split)),
+                "likes": sum(sample.label for sample in domain.samples(split)),
+            }
+            for split in SPLITS
+        }
+        | {"items": len(domain.items)},
+    }
+    with atomic_directory(target) as staging:
+        for file_name, content in files.items():
+            (staging / file_name).write_bytes(content)
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    log.info("built %s into %s", name, target)
+    return target
+
+
+def read_verified(name: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The manifest of a built domain and its files, each checked against the manifest."""
+    folder = domain_dir(name)
+    path = folder / MANIFEST
+    fix = f"run `python -m bench data build --domain {name} --force`"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        hashes = manifest["files"]
+        recorded = manifest["data_sha256"]
+    except FileNotFoundError:
+        raise DataError(f"{name} is not built ({path} missing): {fix}") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise DataError(f"{path} is damaged ({error!r}): {fix}") from None
+    if manifest.get("format_version") != FORMAT_VERSION or data_sha256(hashes) != recorded:
+        raise DataError(f"{path} is stale or inconsistent: {fix}")
+    contents = {}
+    for file_name, expected in hashes.items():
+        file_path = folder / file_name
+        content = file_path.read_bytes() if file_path.exists() else b""
+        if sha256_bytes(content) != expected:
+            raise DataError(f"cached {file_path} is missing or fails its checksum: {fix}")
+        contents[file_name] = content
+    return manifest, contents
+
+
+def load_domain(name: str) -> tuple[Domain, str]:
+    """The built domain (built first if needed) and its ``data_sha256``."""
+    DOMAINS.check(name)
+    if not (domain_dir(name) / MANIFEST).exists():
+        build_domain(name)
+    manifest, contents = read_verified(name)
+
+    def records(file_name: str) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in contents[file_name].decode("utf-8").splitlines()]
+
+    items = {record["item_id"]: Item.from_json(record) for record in records("items.jsonl")}
+    splits = {
+        split: tuple(Sample.from_json(record) for record in records(f"{split}.jsonl"))
+        for split in SPLITS
+    }
+    return Domain(name, splits, items), manifest["data_sha256"]

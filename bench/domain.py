@@ -1,0 +1,32 @@
+"""A built domain: its samples by split and its item table, as the builders return them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.schema import SPLITS, Item, Sample, Split
+
+
+@dataclass(frozen=True)
+class Domain:
+    """All samples of one domain, by split, with the items they name."""
+
+    name: str
+    splits: dict[Split, tuple[Sample, ...]]
+    items: dict[str, Item]
+
+    def __post_init__(self) -> None:
+        missing = set(SPLITS) - set(self.splits)
+        if missing:
+            raise ValueError(f"domain {self.name} lacks splits {sorted(missing)}")
+        ids = [sample.sample_id for split in SPLITS for sample in self.splits[split]]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"domain {self.name} has duplicate sample ids")
+
+    def samples(self, split: Split) -> tuple[Sample, ...]:
+        """The samples of ``split`` in their canonical order."""
+        return self.splits[split]
+
+    def by_id(self) -> dict[str, Sample]:
+        """Every sample keyed by ``sample_id``."""
+        return {sample.sample_id: sample for split in SPLITS for sample in self.splits[split]}

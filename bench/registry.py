@@ -1,0 +1,42 @@
+"""Name -> ``"module:attribute"`` registries, imported only when used.
+
+Keeping entries as strings means ``bench list`` or ``bench compare`` never import torch,
+RecBole or transformers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any
+
+from bench.errors import UsageError
+
+
+class Registry:
+    """A named set of lazily imported objects."""
+
+    def __init__(self, kind: str, entries: dict[str, str]) -> None:
+        self.kind = kind
+        self._entries = dict(entries)
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._entries)
+
+    def check(self, name: str) -> str:
+        """Return ``name`` if registered, else raise a UsageError that suggests one."""
+        if name in self._entries:
+            return name
+        close = difflib.get_close_matches(name, self._entries, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        available = ", ".join(self.names()) or "none"
+        raise UsageError(f"unknown {self.kind} {name!r}.{hint} Available: {available}")
+
+    def load(self, name: str) -> Any:
+        """Import and return the object registered as ``name``."""
+        module_name, _, attribute = self._entries[self.check(name)].partition(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+
+DOMAINS = Registry("domain", {"movie": "bench.movie:build", "book": "bench.book:build"})

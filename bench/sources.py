@@ -1,0 +1,91 @@
+"""Find the raw files named by a dataset card, download them when allowed, verify them."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+
+from bench import config
+from bench.cards import SourceFile
+from bench.errors import DataError
+from bench.files import atomic_write_bytes, sha256_bytes, sha256_file
+
+log = logging.getLogger(__name__)
+DOWNLOAD_TIMEOUT_S = 30
+
+
+def package_file(package: str, path: str) -> Path:
+    """A file shipped inside an installed distribution, located without importing it."""
+    try:
+        distribution = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        raise DataError(
+            f"package {package!r} is not installed but holds {path}: "
+            f"run `pip install -e .` (it installs {package})"
+        ) from None
+    return Path(str(distribution.locate_file(path)))
+
+
+def _download(entry: SourceFile, target: Path) -> bool:
+    """Fetch ``entry`` into ``target``; False when it cannot be reached."""
+    if entry.url is None or config.offline():
+        return False
+    url = config.download_url(entry.url)
+    log.info("downloading %s", url)
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            data = response.read()
+    except (urllib.error.URLError, OSError) as error:
+        log.warning("could not download %s: %s", url, error)
+        return False
+    got = sha256_bytes(data)
+    if got != entry.sha256:
+        raise DataError(
+            f"download {url} has sha256 {got[:12]}…, expected {entry.sha256[:12]}…: "
+            f"the source changed; nothing was written to {target}"
+        )
+    atomic_write_bytes(target, data)
+    return True
+
+
+def _verify(entry: SourceFile, path: Path) -> None:
+    got = sha256_file(path)
+    if got != entry.sha256:
+        where = f"fetch it again from {entry.url}" if entry.url else "reinstall its package"
+        raise DataError(
+            f"checksum mismatch for {path} (expected {entry.sha256[:12]}…, got {got[:12]}…): "
+            f"the file is truncated or altered; delete it and {where}"
+        )
+
+
+def resolve_files(entries: Iterable[SourceFile]) -> dict[str, Path]:
+    """Map each entry's ``path`` to a verified local file.
+
+    Missing files in the data folder are downloaded when a URL is known and downloads
+    are allowed; all files still missing are named in one error.
+    """
+    resolved: dict[str, Path] = {}
+    missing: list[SourceFile] = []
+    for entry in entries:
+        if entry.package is not None:
+            path = package_file(entry.package, entry.path)
+        else:
+            path = config.data_dir() / entry.path
+        if not path.exists() and (entry.package is not None or not _download(entry, path)):
+            missing.append(entry)
+            continue
+        _verify(entry, path)
+        resolved[entry.path] = path
+    if missing:
+        names = ", ".join(entry.path for entry in missing)
+        urls = " ".join(entry.url for entry in missing if entry.url)
+        raise DataError(
+            f"missing data files {names} in {config.data_dir()}: "
+            f"put them there (public copies: {urls or 'see the dataset card'}) "
+            f"or set BENCH_DATA_DIR to a folder that holds them"
+        )
+    return resolved
