@@ -77,7 +77,9 @@ def atomic_directory(final: Path) -> Iterator[Path]:
                 os.fsync(stream.fileno())
         retired = None
         if final.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+            retired = Path(
+                tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent)
+            )
             os.replace(final, retired / final.name)
         os.replace(staging, final)
         _fsync_dir(final.parent)

@@ -66,7 +66,9 @@ def build(card: Card, files: dict[str, Path]) -> Domain:
     windows = []
     for user_id, ratings in read_ratings(files[INTER_FILE]).items():
         for end in range(HISTORY_LENGTH, len(ratings)):
-            history = tuple(Interaction(item, like) for item, like, _ in ratings[end - HISTORY_LENGTH : end])
+            history = tuple(
+                Interaction(item, like) for item, like, _ in ratings[end - HISTORY_LENGTH : end]
+            )
             target, label, _ = ratings[end]
             windows.append((user_id, history, target, label))
     windows = windows[-N_SAMPLES:]

@@ -1,0 +1,163 @@
+"""python -m bench: build data, export TALLRec files, draw few-shot manifests, list things."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bench import config
+from bench.datastore import build_domain, domain_dir, load_domain, read_verified
+from bench.errors import BenchError, DataError
+from bench.registry import DOMAINS
+from bench.splits import (
+    PAPER_SEEDS,
+    PAPER_SHOTS,
+    VALIDATION_MODES,
+    make_fewshot,
+    manifest_path,
+    read_manifest,
+    write_manifest,
+)
+from bench.tallrec_format import write_tallrec_files
+
+EPILOG = """examples:
+  python -m bench data build --domain all
+  python -m bench data export-tallrec --domain movie --out exported/
+  python -m bench split --domain all --shots 16 64 256 --seeds 0 1 2 3 4
+  python -m bench list
+"""
+
+
+def _domains(value: str) -> list[str]:
+    return DOMAINS.names() if value == "all" else [DOMAINS.check(value)]
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Build domains into the cache."""
+    for name in tqdm(_domains(args.domain), desc="build", unit="domain", disable=args.quiet):
+        path = build_domain(name, force=args.force)
+        print(f"{name}: {path}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write TALLRec instruction files."""
+    for name in _domains(args.domain):
+        domain, _ = load_domain(name)
+        for path in write_tallrec_files(domain, args.out):
+            print(path)
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    """Draw few-shot manifests into the cache (or ``--out``)."""
+    grid = [
+        (name, shots, seed)
+        for name in _domains(args.domain)
+        for shots in args.shots
+        for seed in args.seeds
+    ]
+    loaded = {name: load_domain(name) for name in dict.fromkeys(name for name, _, _ in grid)}
+    manifests = [
+        make_fewshot(loaded[name][0], loaded[name][1], shots, seed, args.validation)
+        for name, shots, seed in grid
+    ]
+    for manifest in tqdm(manifests, desc="split", unit="manifest", disable=args.quiet):
+        path = manifest_path(manifest.domain, manifest.n_shots, manifest.seed, args.validation)
+        if args.out is not None:
+            path = args.out / manifest.domain / path.name
+        if path.exists() and not args.force:
+            try:
+                existing = read_manifest(path, manifest.data_sha256)
+            except DataError as error:
+                raise DataError(f"{error} (or delete {path})") from None
+            if existing != manifest:
+                raise DataError(f"manifest {path} differs from a fresh draw: rerun with --force")
+        else:
+            write_manifest(manifest, path)
+        print(f"{path}  sha256={manifest.sha256[:12]}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Show domains (and whether they are built), validation modes and the data folders."""
+    print(f"data dir:  {config.data_dir()}")
+    print(f"cache dir: {config.cache_dir()}")
+    print("domains:")
+    for name in DOMAINS.names():
+        try:
+            manifest, _ = read_verified(name)
+        except DataError:
+            print(f"  {name:8} not built (python -m bench data build --domain {name})")
+            continue
+        counts = manifest["counts"]
+        sizes = ", ".join(
+            f"{split} {counts[split]['samples']} ({counts[split]['likes']} likes)"
+            for split in ("train", "valid", "test")
+        )
+        print(f"  {name:8} {sizes}; {counts['items']} items; data {manifest['data_sha256'][:12]}")
+        print(f"           {domain_dir(name)}")
+    print(f"validation modes: {', '.join(VALIDATION_MODES)}")
+    print(f"paper grid: shots {list(PAPER_SHOTS)} x seeds {list(PAPER_SEEDS)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m bench``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or logs")
+    commands = parser.add_subparsers(dest="command", required=True)
+    domain_help = f"one of {', '.join(DOMAINS.names())}, or all"
+
+    data = commands.add_parser("data", help="build the canonical datasets, export TALLRec files")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    build = data_commands.add_parser("build", help="build domains into the cache")
+    build.add_argument("--domain", default="all", help=domain_help)
+    build.add_argument("--force", action="store_true", help="rebuild even if a valid build exists")
+    build.set_defaults(handler=cmd_build)
+    export = data_commands.add_parser(
+        "export-tallrec", help="write OUT/<domain>/{train,valid,test}.json in TALLRec's format"
+    )
+    export.add_argument("--domain", default="all", help=domain_help)
+    export.add_argument("--out", type=Path, required=True, help="output folder")
+    export.set_defaults(handler=cmd_export)
+
+    split = commands.add_parser("split", help="draw the shared few-shot manifests")
+    split.add_argument("--domain", default="all", help=domain_help)
+    split.add_argument("--shots", type=int, nargs="+", default=list(PAPER_SHOTS))
+    split.add_argument("--seeds", type=int, nargs="+", default=list(PAPER_SEEDS))
+    split.add_argument("--validation", choices=VALIDATION_MODES, default="full")
+    split.add_argument("--out", type=Path, help="folder for manifests (default: the cache)")
+    split.add_argument("--force", action="store_true", help="replace manifests that differ")
+    split.set_defaults(handler=cmd_split)
+
+    listing = commands.add_parser("list", help="domains, validation modes, data folders")
+    listing.set_defaults(handler=cmd_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; a BenchError becomes one line on stderr and exit status 2."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.handler(args)
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
