@@ -55,9 +55,13 @@ class Card:
         raise KeyError(f"{path} is not listed in datasets/{self.name}.yaml")
 
 
-def load_card(domain: str, cards_dir: Path = CARDS_DIR) -> Card:
-    """Parse and validate ``datasets/<domain>.yaml``."""
-    path = cards_dir / f"{domain}.yaml"
+def _is_sha256(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and set(value) <= set("0123456789abcdef")
+
+
+def load_card(domain: str, cards_dir: Path | None = None) -> Card:
+    """Parse and validate ``datasets/<domain>.yaml`` (from ``cards_dir`` when given)."""
+    path = (cards_dir or CARDS_DIR) / f"{domain}.yaml"
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -76,9 +80,12 @@ def load_card(domain: str, cards_dir: Path = CARDS_DIR) -> Card:
     files = []
     for entry in raw.get("files", []):
         extra = set(entry) - _FILE_KEYS
-        if extra or "path" not in entry or "sha256" not in entry:
+        if extra or "path" not in entry or not _is_sha256(entry.get("sha256")):
             raise DataError(f"dataset card {path}: bad file entry {entry!r}: needs path, sha256")
         files.append(SourceFile(**entry))
+    for file_name, digest in (raw.get("outputs") or {}).items():
+        if not _is_sha256(digest):
+            raise DataError(f"dataset card {path}: outputs.{file_name} is not a sha256 hex string")
     return Card(
         name=domain,
         files=tuple(files),

@@ -1,0 +1,99 @@
+"""Shared fixtures: the real data folder, a session cache with both domains built."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--run-slow"):
+        skip = pytest.mark.skip(reason="slow: run with --run-slow")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(skip)
+    gpu_items = [item for item in items if "gpu" in item.keywords]
+    if gpu_items and not _has_cuda():
+        for item in gpu_items:
+            item.add_marker(pytest.mark.skip(reason="needs CUDA"))
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def _real_data_dir() -> Path:
+    explicit = os.environ.get("BENCH_DATA_DIR")
+    return Path(explicit).resolve() if explicit else SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The folder with TALLRec's released files (skips the test when it is absent)."""
+    path = _real_data_dir()
+    if not (path / "tallrec" / "movie" / "test.json").exists():
+        pytest.skip(
+            f"TALLRec's released files are not in {path}: set BENCH_DATA_DIR=../shared/data "
+            "(or download them, see datasets/*.yaml)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """A cache with movie and book built once per test session (treat as read-only)."""
+    from bench.datastore import build_domain
+
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BENCH_CACHE", str(cache))
+        patch.setenv("BENCH_DATA_DIR", str(data_dir))
+        build_domain("movie")
+        build_domain("book")
+    return cache
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, session_cache: Path, data_dir: Path) -> Path:
+    """Point the suite at the session cache and the real data, offline."""
+    monkeypatch.setenv("BENCH_CACHE", str(session_cache))
+    monkeypatch.setenv("BENCH_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("BENCH_OFFLINE", "1")
+    return session_cache
+
+
+@pytest.fixture
+def own_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, session_cache: Path, data_dir: Path):
+    """A private copy of the built cache, for tests that damage it."""
+    cache = tmp_path / "cache"
+    shutil.copytree(session_cache, cache)
+    monkeypatch.setenv("BENCH_CACHE", str(cache))
+    monkeypatch.setenv("BENCH_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("BENCH_OFFLINE", "1")
+    return cache
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture
+def snapshot():
+    """``snapshot(folder)``: every file under it with its bytes, to prove nothing changed."""
+    return _snapshot

@@ -1,0 +1,61 @@
+"""The movie domain is TALLRec's, byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.cards import load_card
+from bench.datastore import load_domain
+from bench.movie import ITEM_FILE, read_items
+from bench.sources import package_file
+from bench.tallrec_format import write_tallrec_files
+
+
+def test_export_is_byte_identical_to_released_files(env, data_dir: Path, tmp_path: Path) -> None:
+    domain, _ = load_domain("movie")
+    write_tallrec_files(domain, tmp_path)
+    for split in ("valid", "test"):
+        ours = (tmp_path / "movie" / f"{split}.json").read_bytes()
+        assert ours == (data_dir / "tallrec" / "movie" / f"{split}.json").read_bytes(), split
+    assert len((tmp_path / "movie" / "train.json").read_bytes()) > 0
+
+
+def test_sizes_and_like_counts_match_the_card(env) -> None:
+    domain, _ = load_domain("movie")
+    sizes = load_card("movie").prose["sizes"]
+    for split in ("train", "valid", "test"):
+        samples = domain.samples(split)
+        assert len(samples) == sizes[split]["samples"]
+        assert sum(sample.label for sample in samples) == sizes[split]["likes"]
+    assert len(domain.items) == sizes["items"]
+
+
+def test_windows_follow_the_protocol(env) -> None:
+    domain, _ = load_domain("movie")
+    samples = [s for split in ("train", "valid", "test") for s in domain.samples(split)]
+    assert [s.sample_id for s in samples] == [f"movie-{i:05d}" for i in range(10_000)]
+    assert all(len(s.history) == 10 for s in samples)
+    # Consecutive windows of one user slide by one rating: the old target joins the history.
+    for previous, current in zip(samples, samples[1:], strict=False):
+        if previous.user_id == current.user_id:
+            assert current.history[:-1] == previous.history[1:]
+            assert (current.history[-1].item_id, current.history[-1].label) == (
+                previous.target_item,
+                previous.label,
+            )
+    # 8:1:1 in list order, not by time or user: a user may span two splits.
+    train_users = {s.user_id for s in domain.samples("train")}
+    assert train_users & {s.user_id for s in domain.samples("valid")}
+
+
+def test_title_corrections_restore_raw_movielens_titles(data_dir: Path) -> None:
+    raw = {}
+    for line in (data_dir / "llara" / "movielens" / "u.item").read_text("latin-1").splitlines():
+        item_id, title, *_ = line.split("|")
+        raw[item_id] = title
+    corrections = load_card("movie").title_corrections
+    items = read_items(package_file("recbole", ITEM_FILE), corrections)
+    assert {item_id: item.title for item_id, item in items.items()} == raw
+    uncorrected = read_items(package_file("recbole", ITEM_FILE), {})
+    differing = {i for i, item in uncorrected.items() if item.title != raw[i]}
+    assert differing == set(corrections)  # the card lists exactly the differing titles
