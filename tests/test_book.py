@@ -45,9 +45,11 @@ def test_target_with_extra_quotes_and_tallrec_script_form_parse_the_same() -> No
 @pytest.mark.parametrize(
     "text",
     [
-        'User Preference: \nWhether the user will like the target book ""T" written by A"?',
-        'User Preference: "A" by B\nUser Unpreference: \nWhether the user will like the target book ""T" written by A"?',
-        'User Preference: \nUser Unpreference: \nWhether the user will like the target book ""T" written by A", "U" written by B"?',
+        "User Preference: " + QUESTION + '""T" written by A"?',
+        'User Preference: "A" by B\nUser Unpreference: ' + QUESTION + '""T" written by A"?',
+        "User Preference: \nUser Unpreference: "
+        + QUESTION
+        + '""T" written by A", "U" written by B"?',
     ],
     ids=["no-unpreference-section", "not-written-by", "two-targets"],
 )
