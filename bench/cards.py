@@ -25,11 +25,12 @@ class SourceFile:
     """A raw file a domain is built from (``input``) or checked against (``reference``).
 
     ``path`` is relative to ``BENCH_DATA_DIR`` or, when ``package`` is set, to the
-    installed distribution of that name (such as the ``recbole`` wheel).
+    installed distribution of that name (such as the ``recbole`` wheel). ``sha256`` is
+    None only for user-supplied files whose checksum is not known to the project.
     """
 
     path: str
-    sha256: str
+    sha256: str | None
     role: str = "input"
     package: str | None = None
     url: str | None = None
@@ -80,7 +81,8 @@ def load_card(domain: str, cards_dir: Path | None = None) -> Card:
     files = []
     for entry in raw.get("files", []):
         extra = set(entry) - _FILE_KEYS
-        if extra or "path" not in entry or not _is_sha256(entry.get("sha256")):
+        digest = entry.get("sha256")
+        if extra or "path" not in entry or not (digest is None or _is_sha256(digest)):
             raise DataError(f"dataset card {path}: bad file entry {entry!r}: needs path, sha256")
         files.append(SourceFile(**entry))
     for file_name, digest in (raw.get("outputs") or {}).items():

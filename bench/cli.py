@@ -13,7 +13,7 @@ from tqdm import tqdm
 from bench import config
 from bench.datastore import build_domain, domain_dir, load_domain, read_verified
 from bench.errors import BenchError, DataError
-from bench.registry import DOMAINS
+from bench.registry import DOMAINS, PAPER_DOMAINS
 from bench.splits import (
     PAPER_SEEDS,
     PAPER_SHOTS,
@@ -34,7 +34,7 @@ EPILOG = """examples:
 
 
 def _domains(value: str) -> list[str]:
-    return DOMAINS.names() if value == "all" else [DOMAINS.check(value)]
+    return list(PAPER_DOMAINS) if value == "all" else [DOMAINS.check(value)]
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or logs")
     commands = parser.add_subparsers(dest="command", required=True)
-    domain_help = f"one of {', '.join(DOMAINS.names())}, or all"
+    domain_help = f"one of {', '.join(DOMAINS.names())}, or all ({', '.join(PAPER_DOMAINS)})"
 
     data = commands.add_parser("data", help="build the canonical datasets, export TALLRec files")
     data_commands = data.add_subparsers(dest="data_command", required=True)

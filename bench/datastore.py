@@ -60,7 +60,8 @@ def build_domain(name: str, force: bool = False) -> Path:
             log.warning("rebuilding %s: %s", name, error)
     card = load_card(name)
     inputs = [entry for entry in card.files if entry.role == "input"]
-    domain = DOMAINS.load(name)(card, resolve_files(inputs))
+    resolved = resolve_files(inputs)
+    domain = DOMAINS.load(name)(card, {key: path for key, (path, _) in resolved.items()})
     files = serialise(domain)
     hashes = {file_name: sha256_bytes(content) for file_name, content in files.items()}
     for file_name, expected in card.outputs.items():
@@ -73,7 +74,7 @@ def build_domain(name: str, force: bool = False) -> Path:
     manifest = {
         "domain": name,
         "format_version": FORMAT_VERSION,
-        "sources": {entry.path: entry.sha256 for entry in inputs},
+        "sources": {key: sha256 for key, (_, sha256) in resolved.items()},
         "files": hashes,
         "data_sha256": data_sha256(hashes),
         "counts": {

@@ -39,4 +39,14 @@ class Registry:
         return getattr(importlib.import_module(module_name), attribute)
 
 
-DOMAINS = Registry("domain", {"movie": "bench.movie:build", "book": "bench.book:build"})
+DOMAINS = Registry(
+    "domain",
+    {
+        "movie": "bench.movie:build",
+        "book": "bench.book:build",
+        "book-bx": "bench.bookcrossing:build",
+    },
+)
+# What ``--domain all`` means: the paper's domains, buildable from public files.
+# ``book-bx`` needs BookCrossing's raw CSVs, which only some users have.
+PAPER_DOMAINS = ("movie", "book")

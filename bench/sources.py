@@ -43,7 +43,7 @@ def _download(entry: SourceFile, target: Path) -> bool:
         log.warning("could not download %s: %s", url, error)
         return False
     got = sha256_bytes(data)
-    if got != entry.sha256:
+    if entry.sha256 is not None and got != entry.sha256:
         raise DataError(
             f"download {url} has sha256 {got[:12]}…, expected {entry.sha256[:12]}…: "
             f"the source changed; nothing was written to {target}"
@@ -52,23 +52,27 @@ def _download(entry: SourceFile, target: Path) -> bool:
     return True
 
 
-def _verify(entry: SourceFile, path: Path) -> None:
+def _verify(entry: SourceFile, path: Path) -> str:
+    """The sha256 of ``path``, after checking it against the card when the card has one."""
     got = sha256_file(path)
-    if got != entry.sha256:
+    if entry.sha256 is None:
+        log.warning("%s has no known checksum; using it unverified (sha256 %s)", path, got)
+    elif got != entry.sha256:
         where = f"fetch it again from {entry.url}" if entry.url else "reinstall its package"
         raise DataError(
             f"checksum mismatch for {path} (expected {entry.sha256[:12]}…, got {got[:12]}…): "
             f"the file is truncated or altered; delete it and {where}"
         )
+    return got
 
 
-def resolve_files(entries: Iterable[SourceFile]) -> dict[str, Path]:
-    """Map each entry's ``path`` to a verified local file.
+def resolve_files(entries: Iterable[SourceFile]) -> dict[str, tuple[Path, str]]:
+    """Map each entry's ``path`` to a verified local file and its sha256.
 
     Missing files in the data folder are downloaded when a URL is known and downloads
     are allowed; all files still missing are named in one error.
     """
-    resolved: dict[str, Path] = {}
+    resolved: dict[str, tuple[Path, str]] = {}
     missing: list[SourceFile] = []
     for entry in entries:
         if entry.package is not None:
@@ -78,8 +82,7 @@ def resolve_files(entries: Iterable[SourceFile]) -> dict[str, Path]:
         if not path.exists() and (entry.package is not None or not _download(entry, path)):
             missing.append(entry)
             continue
-        _verify(entry, path)
-        resolved[entry.path] = path
+        resolved[entry.path] = (path, _verify(entry, path))
     if missing:
         names = ", ".join(entry.path for entry in missing)
         urls = " ".join(entry.url for entry in missing if entry.url)

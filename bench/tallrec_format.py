@@ -22,7 +22,7 @@ _UNPREFERENCE = "\nUser Unpreference: "
 _QUESTION = "\nWhether the user will like the target {noun} "
 _BOOK_ITEM = re.compile(r'"(?P<title>.*?)" ?written by ?(?P<author>.*?)(?:, (?=")|\Z)', re.DOTALL)
 
-NOUNS = {"movie": "movie", "book": "book"}
+NOUNS = {"movie": "movie", "book": "book", "book-bx": "book"}
 
 
 def instruction(noun: str) -> str:

@@ -109,7 +109,7 @@ def test_unknown_domain_suggests_the_closest(monkeypatch, env) -> None:
     assert result.returncode == 2
     assert (
         result.stderr.strip()
-        == "error: unknown domain 'books'. Did you mean 'book'? Available: book, movie"
+        == "error: unknown domain 'books'. Did you mean 'book'? Available: book, book-bx, movie"
     )
 
 
