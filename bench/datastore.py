@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import config
-from bench.cards import load_card
+from bench.cards import Card, load_card
 from bench.domain import Domain
 from bench.errors import DataError
 from bench.files import atomic_directory, canonical_json, sha256_bytes
@@ -51,14 +51,14 @@ def build_domain(name: str, force: bool = False) -> Path:
     """Build ``name`` into the cache (skipped when a verified build exists, unless ``force``)."""
     DOMAINS.check(name)
     target = domain_dir(name)
+    card = load_card(name)
     if not force and (target / MANIFEST).exists():
         try:
-            read_verified(name)
+            _check_current(card, read_verified(name)[0])
             log.info("%s already built in %s", name, target)
             return target
         except DataError as error:
             log.warning("rebuilding %s: %s", name, error)
-    card = load_card(name)
     inputs = [entry for entry in card.files if entry.role == "input"]
     resolved = resolve_files(inputs)
     domain = DOMAINS.load(name)(card, {key: path for key, (path, _) in resolved.items()})
@@ -94,6 +94,15 @@ def build_domain(name: str, force: bool = False) -> Path:
     return target
 
 
+def _check_current(card: Card, manifest: dict[str, Any]) -> None:
+    """Refuse a build made before the card's pinned outputs changed."""
+    if card.outputs and manifest["files"] != card.outputs:
+        raise DataError(
+            f"the cached {card.name} build predates datasets/{card.name}.yaml: run "
+            f"`python -m bench data build --domain {card.name} --force`"
+        )
+
+
 def read_verified(name: str) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The manifest of a built domain and its files, each checked against the manifest."""
     folder = domain_dir(name)
@@ -120,11 +129,16 @@ def read_verified(name: str) -> tuple[dict[str, Any], dict[str, bytes]]:
 
 
 def load_domain(name: str) -> tuple[Domain, str]:
-    """The built domain (built first if needed) and its ``data_sha256``."""
+    """The built domain and its ``data_sha256``; a missing, damaged or stale build is rebuilt."""
     DOMAINS.check(name)
-    if not (domain_dir(name) / MANIFEST).exists():
-        build_domain(name)
-    manifest, contents = read_verified(name)
+    try:
+        manifest, contents = read_verified(name)
+        _check_current(load_card(name), manifest)
+    except DataError as error:
+        if (domain_dir(name) / MANIFEST).exists():
+            log.warning("rebuilding %s: %s", name, error)
+        build_domain(name, force=True)
+        manifest, contents = read_verified(name)
 
     def records(file_name: str) -> list[dict[str, Any]]:
         return [json.loads(line) for line in contents[file_name].decode("utf-8").splitlines()]

@@ -15,7 +15,7 @@ import pytest
 
 from bench import cards
 from bench.book import read_records
-from bench.datastore import build_domain, domain_dir, load_domain
+from bench.datastore import build_domain, domain_dir, load_domain, read_verified
 from bench.errors import DataError
 from bench.files import atomic_directory
 
@@ -73,17 +73,19 @@ def test_truncated_source_fails_its_checksum_and_keeps_the_cache(
     assert snapshot(own_cache) == before
 
 
-def test_damaged_cache_is_detected_and_rebuilt(own_cache: Path, snapshot) -> None:
+def test_damaged_cache_is_detected_and_rebuilt(own_cache: Path, caplog) -> None:
     train = domain_dir("movie") / "train.jsonl"
     good = train.read_bytes()
     train.write_bytes(good[:-500])
     with pytest.raises(DataError, match=r"train.jsonl is missing or fails its checksum.*--force"):
-        load_domain("movie")
-    build_domain("movie")  # a damaged build is not reused
+        read_verified("movie")
+    _, data_sha = load_domain("movie")  # reported, then rebuilt: never read as data
+    assert "rebuilding movie" in caplog.text and "fails its checksum" in caplog.text
     assert train.read_bytes() == good
     (domain_dir("movie") / "manifest.json").write_text("{not json")
     with pytest.raises(DataError, match="manifest.json is damaged"):
-        load_domain("movie")
+        read_verified("movie")
+    assert load_domain("movie")[1] == data_sha
 
 
 def test_build_that_differs_from_the_card_replaces_nothing(
