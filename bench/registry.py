@@ -50,3 +50,19 @@ DOMAINS = Registry(
 # What ``--domain all`` means: the paper's domains, buildable from public files.
 # ``book-bx`` needs BookCrossing's raw CSVs, which only some users have.
 PAPER_DOMAINS = ("movie", "book")
+
+RUNNERS = Registry(
+    "runner",
+    {
+        "gru4rec": "baselines.sequential:GRU4Rec",
+        "caser": "baselines.sequential:Caser",
+        "sasrec": "baselines.sequential:SASRec",
+        "dros": "baselines.sequential:DROS",
+        "gru-bert": "baselines.sequential:GRUBert",
+        "dros-bert": "baselines.sequential:DROSBert",
+        "gru4rec-label": "baselines.sequential:GRU4RecLabel",
+        "sasrec-label": "baselines.sequential:SASRecLabel",
+    },
+)
+# The six sequential baselines of the paper's Table 1, in its row order.
+PAPER_BASELINES = ("gru4rec", "caser", "sasrec", "dros", "gru-bert", "dros-bert")

@@ -1,0 +1,115 @@
+"""Run records: one JSON per run with its provenance and every test sample's score."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import DataError
+from bench.files import atomic_write_text, canonical_json, sha256_bytes
+from bench.metrics import roc_auc
+
+REPO = Path(__file__).resolve().parent.parent
+_PACKAGES = ("numpy", "torch", "recbole", "scikit-learn", "transformers", "peft", "tallrec-bench")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One test sample's label and the runner's P(like)."""
+
+    sample_id: str
+    label: int
+    score: float
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything needed to trust, recompute and compare one run."""
+
+    run_key: str
+    runner: str
+    domain: str
+    n_shots: int
+    seed: int
+    validation: str
+    manifest_sha256: str
+    data_sha256: str
+    config: dict[str, Any]
+    training: dict[str, Any]
+    auc: float
+    log_loss: float
+    wall_s: dict[str, float]
+    peak_rss_mb: float
+    environment: dict[str, Any]
+    predictions: tuple[Prediction, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict; predictions as a list of dicts."""
+        return asdict(self) | {"predictions": [asdict(p) for p in self.predictions]}
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> RunRecord:
+        """Inverse of :meth:`to_json`."""
+        predictions = tuple(Prediction(**p) for p in record["predictions"])
+        return cls(**record | {"predictions": predictions})
+
+    def recomputed_auc(self) -> float:
+        """AUC from the stored per-sample scores (equals ``auc`` for an intact record)."""
+        return roc_auc([p.label for p in self.predictions], [p.score for p in self.predictions])
+
+
+def run_key(parts: dict[str, Any]) -> str:
+    """Content address of a run: sha256 of its sorted-key JSON description."""
+    return sha256_bytes(canonical_json(parts).encode("utf-8"))
+
+
+def environment() -> dict[str, Any]:
+    """Versions, machine and commit, for the record."""
+    versions = {}
+    for package in _PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+        )
+    except OSError:
+        commit, dirty = "", False
+    return {
+        "python": platform.python_version(),
+        "packages": versions,
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+        "git_commit": commit or None,
+        "git_dirty": dirty,
+    }
+
+
+def write_record(record: RunRecord, path: Path) -> None:
+    """Write ``record`` atomically."""
+    atomic_write_text(path, json.dumps(record.to_json(), indent=1, sort_keys=True) + "\n")
+
+
+def read_record(path: Path) -> RunRecord:
+    """Read a record; a truncated or altered one is an error, never a result."""
+    try:
+        record = RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError, KeyError, UnicodeDecodeError) as error:
+        raise DataError(f"run record {path} is damaged ({error}): delete it and rerun") from None
+    if abs(record.recomputed_auc() - record.auc) > 1e-12:
+        raise DataError(f"run record {path}: AUC does not match its scores: delete it and rerun")
+    return record
