@@ -13,14 +13,21 @@ Measured on this project's machines:
 4. torch >= 2.6 refuses RecBole's pickled checkpoints (``weights_only=True``): this project
    never uses RecBole's Trainer checkpoints; the best state is kept in memory as a
    ``state_dict`` copy.
-5. RecBole's Trainer and ``init_logger`` write ``log/``, ``log_tensorboard/`` and ``saved/``
+5. RecBole 1.2.1 calls pandas APIs deprecated in pandas 2 (FutureWarning on every
+   dataset build): muted for RecBole's modules only.
+6. RecBole's ``Config`` parses ``sys.argv`` itself (and warns about every argument it does
+   not know): ``recbole_config`` builds it with an empty command line.
+7. RecBole's Trainer and ``init_logger`` write ``log/``, ``log_tensorboard/`` and ``saved/``
    into the working directory: this project uses neither, and points every RecBole path
    option (``data_path``, ``checkpoint_dir``) into the run's folder.
 """
 
 from __future__ import annotations
 
+import sys
+import warnings
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,10 +36,11 @@ _NUMPY_ALIASES = {"float_": np.float64, "complex_": np.complex128, "unicode_": n
 
 
 def patch() -> None:
-    """Apply the numpy aliases RecBole needs (idempotent)."""
+    """Apply the numpy aliases RecBole needs and mute its pandas deprecation noise."""
     for name, value in _NUMPY_ALIASES.items():
         if not hasattr(np, name):
             setattr(np, name, value)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
 
 
 def import_sequential_models() -> ModuleType:
@@ -43,3 +51,16 @@ def import_sequential_models() -> ModuleType:
 
     torch.autograd.set_detect_anomaly(was_enabled)
     return models
+
+
+def recbole_config(model: str, dataset: str, config_dict: dict[str, Any]) -> Any:
+    """RecBole ``Config`` from ``config_dict`` only, never from the process's command line."""
+    patch()
+    from recbole.config import Config
+
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        return Config(model=model, dataset=dataset, config_dict=config_dict)
+    finally:
+        sys.argv = saved

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from baselines.compat import recbole_config
 from baselines.models import MODEL_CLASSES
 from baselines.recbole_data import (
     DATASET,
@@ -98,10 +99,9 @@ def recbole_dataset(files: AtomicFiles) -> tuple[Any, Any, Any]:
     """RecBole's (train, valid, test) datasets for ``files``, built once per process."""
     key = (str(files.data_path), files.max_item_list_length)
     if key not in _DATASETS:
-        from recbole.config import Config
         from recbole.data import create_dataset
 
-        config = Config(model="GRU4Rec", dataset=DATASET, config_dict=recbole_settings(files))
+        config = recbole_config("GRU4Rec", DATASET, recbole_settings(files))
         dataset = create_dataset(config)
         _DATASETS.clear()  # one manifest at a time: the grid runs all runners per manifest
         _DATASETS[key] = dataset.build()
@@ -129,7 +129,6 @@ class SequentialRunner:
 
     def fit(self, domain: Domain, manifest: FewShotManifest, workdir: Path) -> dict[str, Any]:
         """Train on the manifest's samples, keep the best validation epoch."""
-        from recbole.config import Config
         from recbole.utils import init_seed
 
         settings = self.settings
@@ -138,10 +137,10 @@ class SequentialRunner:
         train_data, _, _ = recbole_dataset(files)
         self.dataset = train_data
         model_class = MODEL_CLASSES[settings.model]
-        config = Config(
-            model=settings.model,
-            dataset=DATASET,
-            config_dict=recbole_settings(files)
+        config = recbole_config(
+            settings.model,
+            DATASET,
+            recbole_settings(files)
             | settings.model_params
             | {
                 "seed": self.seed,

@@ -1,19 +1,24 @@
-"""python -m bench: build data, export TALLRec files, draw few-shot manifests, list things."""
+"""python -m bench: build data, draw few-shot manifests, run runners, compare AUC tables."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
 from bench import config
+from bench.compare import auc_table, collect
 from bench.datastore import build_domain, domain_dir, load_domain, read_verified
-from bench.errors import BenchError, DataError
-from bench.registry import DOMAINS, PAPER_DOMAINS
+from bench.errors import BenchError, DataError, UsageError
+from bench.files import atomic_write_text
+from bench.records import environment
+from bench.registry import DOMAINS, PAPER_DOMAINS, RUNNERS
 from bench.splits import (
     PAPER_SEEDS,
     PAPER_SHOTS,
@@ -29,6 +34,8 @@ EPILOG = """examples:
   python -m bench data build --domain all
   python -m bench data export-tallrec --domain movie --out exported/
   python -m bench split --domain all --shots 16 64 256 --seeds 0 1 2 3 4
+  python -m bench run --runner sasrec --domain movie --shots 64 --seed 0
+  python -m bench compare --with-paper --format markdown
   python -m bench list
 """
 
@@ -84,6 +91,61 @@ def cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a grid of cells, manifest by manifest (so each RecBole dataset is built once)."""
+    from bench.run import Cell, run_cell
+
+    for name in args.runner:
+        RUNNERS.check(name)
+    cells = [
+        Cell(runner, domain, shots, seed, args.validation)
+        for domain in args.domain
+        for shots in args.shots
+        for seed in args.seed
+        for runner in args.runner
+    ]
+    started = time.perf_counter()
+    computed = 0
+    progress = tqdm(cells, desc="run", unit="cell", disable=args.quiet)
+    for cell in progress:
+        record, new = run_cell(cell, args.results_dir, force=args.force)
+        computed += new
+        progress.write(
+            f"{cell.runner:10} {cell.domain:6} k={cell.n_shots:<4} seed={cell.seed}  "
+            f"AUC {record.auc:.4f}  fit {record.wall_s['fit']:.2f}s{'' if new else '  (cached)'}"
+        )
+    wall_s = time.perf_counter() - started
+    summary = {
+        "command": "python -m bench " + " ".join(sys.argv[1:]),
+        "cells": len(cells),
+        "computed": computed,
+        "wall_s": round(wall_s, 1),
+        "environment": environment(),
+    }
+    atomic_write_text(args.results_dir / "last-grid.json", json.dumps(summary, indent=2) + "\n")
+    print(
+        f"{len(cells)} cells ({computed} computed) in {wall_s:.1f} s; records in {args.results_dir}"
+    )
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Print (or write) the AUC table of the records in the results folder."""
+    records, problems = collect(args.results_dir)
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    if not records:
+        raise UsageError(f"no run records in {args.results_dir}: run `python -m bench run` first")
+    fmt = {"markdown": "github", "text": "simple", "latex": "latex", "csv": "tsv"}[args.format]
+    table = auc_table(records, with_paper=args.with_paper, fmt=fmt)
+    if args.out is None:
+        print(table)
+    else:
+        atomic_write_text(args.out, table + "\n")
+        print(args.out)
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """Show domains (and whether they are built), validation modes and the data folders."""
     print(f"data dir:  {config.data_dir()}")
@@ -102,6 +164,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         )
         print(f"  {name:8} {sizes}; {counts['items']} items; data {manifest['data_sha256'][:12]}")
         print(f"           {domain_dir(name)}")
+    print(f"runners: {', '.join(RUNNERS.names())}")
     print(f"validation modes: {', '.join(VALIDATION_MODES)}")
     print(f"paper grid: shots {list(PAPER_SHOTS)} x seeds {list(PAPER_SEEDS)}")
     return 0
@@ -141,6 +204,27 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--force", action="store_true", help="replace manifests that differ")
     split.set_defaults(handler=cmd_split)
 
+    run = commands.add_parser("run", help="run runners x domains x shots x seeds")
+    run.add_argument(
+        "--runner", "--runners", nargs="+", required=True, help=", ".join(RUNNERS.names())
+    )
+    run.add_argument(
+        "--domain", "--domains", nargs="+", default=list(PAPER_DOMAINS), type=DOMAINS.check
+    )
+    run.add_argument("--shots", nargs="+", type=int, default=list(PAPER_SHOTS))
+    run.add_argument("--seed", "--seeds", nargs="+", type=int, default=list(PAPER_SEEDS))
+    run.add_argument("--validation", choices=VALIDATION_MODES, default="full")
+    run.add_argument("--results-dir", type=Path, default=Path("runs"), help="default: runs/")
+    run.add_argument("--force", action="store_true", help="recompute cells that have a record")
+    run.set_defaults(handler=cmd_run)
+
+    compare = commands.add_parser("compare", help="AUC table of the run records")
+    compare.add_argument("--results-dir", type=Path, default=Path("runs"), help="default: runs/")
+    compare.add_argument("--format", choices=("markdown", "text", "latex", "csv"), default="text")
+    compare.add_argument("--with-paper", action="store_true", help="show the paper's values")
+    compare.add_argument("--out", type=Path, help="write the table to this file")
+    compare.set_defaults(handler=cmd_compare)
+
     listing = commands.add_parser("list", help="domains, validation modes, data folders")
     listing.set_defaults(handler=cmd_list)
     return parser
@@ -153,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    for noisy in ("recbole", "sentence_transformers", "httpx", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.handler(args)
     except BenchError as error:

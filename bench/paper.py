@@ -1,0 +1,32 @@
+"""AUC x 100 reported in TALLRec's Table 1 (Bao et al., RecSys 2023), as in the TALLRec README.
+
+Keys: runner name -> (domain, shots) -> value. Only for display beside measured values.
+"""
+
+from __future__ import annotations
+
+SHOTS = (16, 64, 256)
+
+
+def _row(movie: tuple[float, ...], book: tuple[float, ...]) -> dict[tuple[str, int], float]:
+    return {("movie", k): v for k, v in zip(SHOTS, movie, strict=True)} | {
+        ("book", k): v for k, v in zip(SHOTS, book, strict=True)
+    }
+
+
+PAPER_AUC: dict[str, dict[tuple[str, int], float]] = {
+    "gru4rec": _row((49.07, 49.87, 52.89), (48.95, 49.64, 49.86)),
+    "caser": _row((49.68, 51.06, 54.20), (49.84, 49.72, 49.57)),
+    "sasrec": _row((50.43, 50.48, 52.25), (49.48, 50.06, 50.20)),
+    "dros": _row((50.76, 51.54, 54.07), (49.28, 49.13, 49.13)),
+    "gru-bert": _row((50.85, 51.65, 53.44), (50.07, 49.64, 49.79)),
+    "dros-bert": _row((50.21, 51.71, 53.94), (50.07, 48.98, 50.20)),
+}
+PAPER_NAMES = {
+    "gru4rec": "GRU4Rec",
+    "caser": "Caser",
+    "sasrec": "SASRec",
+    "dros": "DROS",
+    "gru-bert": "GRU-BERT",
+    "dros-bert": "DROS-BERT",
+}
