@@ -17,11 +17,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Main job: build both domains and draw the paper's few-shot manifests (16/64/256 x seeds 0-4).
+# Main job: build both domains, draw the paper's few-shot manifests (16/64/256 x seeds 0-4),
+# run the baselines on that grid and print the AUC table beside the paper's.
+RUNNERS ?= gru4rec caser sasrec dros gru-bert dros-bert like-rate logreg
 run: $(STAMP)
 	$(BIN)/python -m bench data build --domain all
 	$(BIN)/python -m bench split --domain all
-	$(BIN)/python -m bench list
+	$(BIN)/python -m bench run --runner $(RUNNERS)
+	$(BIN)/python -m bench compare --with-paper
 
 # Lint, format check and the test suite (slow tests included: CI has the time).
 test: $(STAMP)

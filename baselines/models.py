@@ -61,8 +61,8 @@ class BinaryLabelMixin:
     def setup_binary(self, config: Any, dataset: Any) -> None:
         """Read the options above; call at the end of ``__init__``."""
         self.label_field = config["LABEL_FIELD"]
-        self.dros_alpha = float(config["dros_alpha"] or 0.0)
-        self.dros_beta = float(config["dros_beta"] or 1.0)
+        self.dros_alpha = float(config["dros_alpha"] if config["dros_alpha"] is not None else 0.0)
+        self.dros_beta = float(config["dros_beta"] if config["dros_beta"] is not None else 1.0)
         self.dros_target = config["dros_target"] or "positive"
         if self.dros_target not in ("positive", "label"):
             raise BenchError(f"dros_target must be 'positive' or 'label', not {self.dros_target!r}")

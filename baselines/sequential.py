@@ -108,6 +108,13 @@ def recbole_dataset(files: AtomicFiles) -> tuple[Any, Any, Any]:
     return _DATASETS[key]
 
 
+def selection_score(labels: list[int], probabilities: list[float]) -> float:
+    """Validation AUC; minus the log loss when the validation labels are all alike."""
+    if len(set(labels)) == 2:
+        return roc_auc(labels, probabilities)
+    return -log_loss(labels, probabilities)
+
+
 class SequentialRunner:
     """A RecBole sequential model trained on a few-shot manifest's labels."""
 
@@ -135,7 +142,7 @@ class SequentialRunner:
         torch.set_num_threads(self.threads)
         files = write_atomic_files(domain, manifest, settings.max_history)
         train_data, _, _ = recbole_dataset(files)
-        self.dataset = train_data
+        self.files, self.dataset = files, train_data
         model_class = MODEL_CLASSES[settings.model]
         config = recbole_config(
             settings.model,
@@ -173,14 +180,14 @@ class SequentialRunner:
             for start in range(0, len(train), settings.batch_size):
                 loss = model.calculate_loss(train[order[start : start + settings.batch_size]])
                 if not torch.isfinite(loss):
-                    raise BenchError(
-                        f"{self.name}: loss became {loss.item()} at epoch {epoch}: "
-                        "lower learning_rate or dros_alpha"
-                    )
+                    raise self._diverged(f"loss became {loss.item()}", epoch)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-            score = self._selection_score(model, valid, valid_labels)
+            probabilities = self._probabilities(model, valid)
+            if not np.isfinite(probabilities).all():
+                raise self._diverged("validation scores became nan", epoch)
+            score = selection_score(valid_labels, probabilities)
             history.append(round(score, 5))
             if score > best_score:
                 best_score, best_epoch = score, epoch
@@ -202,11 +209,11 @@ class SequentialRunner:
             "recbole_data": str(files.data_path),
         }
 
-    def _selection_score(self, model: Any, valid: Any, labels: list[int]) -> float:
-        probabilities = self._probabilities(model, valid)
-        if len(set(labels)) == 2:
-            return roc_auc(labels, probabilities)
-        return -log_loss(labels, probabilities)
+    def _diverged(self, what: str, epoch: int) -> BenchError:
+        return BenchError(
+            f"{self.name}: {what} at epoch {epoch}: training diverged; "
+            "lower learning_rate or dros_alpha"
+        )
 
     @staticmethod
     def _probabilities(model: Any, interaction: Any, batch_size: int = 2048) -> list[float]:
@@ -223,16 +230,14 @@ class SequentialRunner:
     def _initialise_from_text(self, model: Any, domain: Domain) -> None:
         from baselines.text import project, text_embeddings
 
-        tokens = list(self.dataset.field2id_token[self.dataset.iid_field])
-        known = [token for token in tokens if token in domain.items]
-        vectors = text_embeddings(
-            [domain.items[token] for token in known], self.settings.text_encoder
-        )
+        tokens = [str(token) for token in self.dataset.field2id_token[self.dataset.iid_field]]
+        rows = [row for row, token in enumerate(tokens) if token in domain.items]
+        items = [domain.items[tokens[row]] for row in rows]
+        vectors = text_embeddings(items, self.settings.text_encoder)
         weight = model.item_embedding.weight
         projected = project(vectors, weight.shape[1], float(weight.detach().std()))
-        rows = torch.tensor([tokens.index(token) for token in known])
         with torch.no_grad():
-            weight[rows] = torch.from_numpy(projected)
+            weight[torch.tensor(rows)] = torch.from_numpy(projected)
 
     def to_interaction(self, samples: Sequence[Sample]) -> Any:
         """RecBole ``Interaction`` for ``samples`` in the fitted dataset's id space."""
@@ -274,6 +279,11 @@ class SequentialRunner:
 
 def _runner(name: str, settings: SequentialConfig) -> type[SequentialRunner]:
     return type(name, (SequentialRunner,), {"name": name, "settings": settings})
+
+
+def with_settings(runner: type[SequentialRunner], **changes: Any) -> type[SequentialRunner]:
+    """A runner class like ``runner`` with some settings changed (for sweeps and tests)."""
+    return _runner(runner.name, replace(runner.settings, **changes))
 
 
 _DROS = {"dros_alpha": 0.4}  # alpha of TALLRec's DROS baseline script (the DROS code: tuned)

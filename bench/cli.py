@@ -13,7 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bench import config
-from bench.compare import auc_table, collect
+from bench.compare import GRID_LOG, auc_table, collect, provenance, write_scores
 from bench.datastore import build_domain, domain_dir, load_domain, read_verified
 from bench.errors import BenchError, DataError, UsageError
 from bench.files import atomic_write_text
@@ -122,7 +122,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         "wall_s": round(wall_s, 1),
         "environment": environment(),
     }
-    atomic_write_text(args.results_dir / "last-grid.json", json.dumps(summary, indent=2) + "\n")
+    log_path = args.results_dir / GRID_LOG
+    previous = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
+    atomic_write_text(log_path, previous + json.dumps(summary, sort_keys=True) + "\n")
     print(
         f"{len(cells)} cells ({computed} computed) in {wall_s:.1f} s; records in {args.results_dir}"
     )
@@ -138,11 +140,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError(f"no run records in {args.results_dir}: run `python -m bench run` first")
     fmt = {"markdown": "github", "text": "simple", "latex": "latex", "csv": "tsv"}[args.format]
     table = auc_table(records, with_paper=args.with_paper, fmt=fmt)
+    if args.scores_out is not None:
+        write_scores(records, args.scores_out)
     if args.out is None:
         print(table)
-    else:
-        atomic_write_text(args.out, table + "\n")
-        print(args.out)
+        return 0
+    if args.format == "markdown":
+        command = "python -m bench " + " ".join(sys.argv[1:])
+        table = provenance(records, args.results_dir, command) + "\n\n" + table
+    atomic_write_text(args.out, table + "\n")
+    print(args.out)
     return 0
 
 
@@ -222,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--results-dir", type=Path, default=Path("runs"), help="default: runs/")
     compare.add_argument("--format", choices=("markdown", "text", "latex", "csv"), default="text")
     compare.add_argument("--with-paper", action="store_true", help="show the paper's values")
-    compare.add_argument("--out", type=Path, help="write the table to this file")
+    compare.add_argument("--out", type=Path, help="write the table (with provenance) to FILE")
+    compare.add_argument("--scores-out", type=Path, help="write every per-sample score (.csv.gz)")
     compare.set_defaults(handler=cmd_compare)
 
     listing = commands.add_parser("list", help="domains, validation modes, data folders")

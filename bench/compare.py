@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -9,17 +11,19 @@ from pathlib import Path
 from tabulate import tabulate
 
 from bench.errors import DataError
+from bench.files import atomic_write_bytes
 from bench.paper import PAPER_AUC, PAPER_NAMES, SHOTS
 from bench.records import RunRecord, read_record
 
 DOMAIN_ORDER = ("movie", "book")
+GRID_LOG = "grids.jsonl"  # one line per `bench run` invocation on a results folder
 
 
 def collect(results_dir: Path) -> tuple[list[RunRecord], list[str]]:
     """Every intact record under ``results_dir``, and one line per damaged one."""
     records, problems = [], []
     for path in sorted(results_dir.rglob("*.json")):
-        if path.name.startswith(("last-grid", ".")) or ".work" in path.parts[-2]:
+        if path.name.startswith(".") or ".work" in path.parts[-2]:
             continue
         try:
             records.append(read_record(path))
@@ -59,3 +63,42 @@ def auc_table(
                 row.append(text)
         rows.append(row)
     return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+
+
+def provenance(records: list[RunRecord], results_dir: Path, command: str) -> str:
+    """Markdown lines saying where the table's numbers come from."""
+    grid_log = results_dir / GRID_LOG
+    lines = [f"Produced by `{command}` from {len(records)} run records in `{results_dir}`."]
+    fit_s = sum(r.wall_s["fit"] for r in records)
+    score_s = sum(r.wall_s["score"] for r in records)
+    lines.append(
+        f"Summed over the records: fit {fit_s:.0f} s (including data set-up), test scoring "
+        f"{score_s:.0f} s."
+    )
+    grids = grid_log.read_text(encoding="utf-8").splitlines() if grid_log.exists() else []
+    for grid in map(json.loads, grids):
+        lines.append(
+            f"Runs made by `{grid['command']}`: {grid['cells']} cells, {grid['computed']} "
+            f"computed, {grid['wall_s']} s wall time in one process."
+        )
+    commits = sorted({str(r.environment.get("git_commit")) for r in records})
+    machines = sorted({r.environment.get("machine", "?") for r in records})
+    packages = records[0].environment.get("packages", {}) if records else {}
+    validations = sorted({r.validation for r in records})
+    seeds = sorted({r.seed for r in records})
+    lines += [
+        f"Seeds {seeds}; validation {validations}; machine {machines}; commit {commits}.",
+        "Packages: " + ", ".join(f"{k} {v}" for k, v in sorted(packages.items())) + ".",
+        "Cells: AUC x 100, mean ± sample std over seeds; n is shown when a cell has fewer than "
+        "5 seeds. Per-sample scores: each run record, and the scores file beside this report.",
+    ]
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def write_scores(records: list[RunRecord], path: Path) -> None:
+    """Every test sample's score of every record, as gzipped CSV (AUCs can be recomputed)."""
+    rows = ["runner,domain,n_shots,seed,validation,sample_id,label,score\n"]
+    for r in sorted(records, key=lambda r: (r.runner, r.domain, r.n_shots, r.seed)):
+        prefix = f"{r.runner},{r.domain},{r.n_shots},{r.seed},{r.validation}"
+        rows += [f"{prefix},{p.sample_id},{p.label},{p.score!r}\n" for p in r.predictions]
+    atomic_write_bytes(path, gzip.compress("".join(rows).encode("utf-8"), mtime=0))

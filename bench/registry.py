@@ -62,6 +62,8 @@ RUNNERS = Registry(
         "dros-bert": "baselines.sequential:DROSBert",
         "gru4rec-label": "baselines.sequential:GRU4RecLabel",
         "sasrec-label": "baselines.sequential:SASRecLabel",
+        "like-rate": "baselines.sanity:LikeRate",
+        "logreg": "baselines.sanity:LogReg",
     },
 )
 # The six sequential baselines of the paper's Table 1, in its row order.
