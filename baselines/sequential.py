@@ -230,10 +230,11 @@ class SequentialRunner:
     def _initialise_from_text(self, model: Any, domain: Domain) -> None:
         from baselines.text import project, text_embeddings
 
+        catalogue = text_embeddings(list(domain.items.values()), self.settings.text_encoder)
+        position = {item_id: index for index, item_id in enumerate(domain.items)}
         tokens = [str(token) for token in self.dataset.field2id_token[self.dataset.iid_field]]
-        rows = [row for row, token in enumerate(tokens) if token in domain.items]
-        items = [domain.items[tokens[row]] for row in rows]
-        vectors = text_embeddings(items, self.settings.text_encoder)
+        rows = [row for row, token in enumerate(tokens) if token in position]
+        vectors = catalogue[[position[tokens[row]] for row in rows]]
         weight = model.item_embedding.weight
         projected = project(vectors, weight.shape[1], float(weight.detach().std()))
         with torch.no_grad():

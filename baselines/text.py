@@ -34,7 +34,11 @@ def item_texts(items: list[Item]) -> list[str]:
 
 
 def text_embeddings(items: list[Item], encoder: str = DEFAULT_ENCODER) -> np.ndarray:
-    """(items, dim) float32 sentence embeddings, read from the cache when present."""
+    """(items, dim) float32 sentence embeddings, read from the cache when present.
+
+    Pass a domain's whole item table in its canonical order: the cache key is the encoder
+    and the exact (id, text) list, so one table is encoded once.
+    """
     texts = item_texts(items)
     key = sha256_bytes(canonical_json([encoder, [i.item_id for i in items], texts]).encode())
     path = config.cache_dir() / "text-embeddings" / f"{key[:24]}.npy"

@@ -1,0 +1,122 @@
+"""`bench run` and `bench compare` as real processes; records that can be trusted."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.datastore import load_domain
+from bench.errors import BenchError, DataError
+from bench.records import read_record
+from bench.run import Cell, manifest_for, run_cell
+from bench.splits import manifest_path, write_manifest
+
+
+def bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "-q", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
+
+
+def test_run_writes_records_that_recompute_and_compare_reads_them(env, tmp_path: Path) -> None:
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    results = tmp_path / "runs"
+    args = ["run", "--runner", "like-rate", "logreg", "--domain", "movie", "book"]
+    args += ["--shots", "16", "--seed", "0", "--results-dir", str(results)]
+    first = bench(*args)
+    assert first.returncode == 0, first.stderr
+    assert "4 cells (4 computed)" in first.stdout
+    path = results / "logreg" / "book" / "k16-seed0-valid-full.json"
+    record = read_record(path)
+    labels = [p.label for p in record.predictions]
+    assert record.auc == pytest.approx(
+        sklearn_metrics.roc_auc_score(labels, [p.score for p in record.predictions])
+    )
+    domain, _ = load_domain("book")
+    assert [p.sample_id for p in record.predictions] == [
+        s.sample_id for s in domain.samples("test")
+    ]
+    assert record.environment["packages"]["recbole"] == "1.2.1"
+
+    path.write_text(path.read_text()[:2000])  # a record cut short by a crash
+    second = bench(*args)
+    assert "4 cells (1 computed)" in second.stdout
+    assert read_record(path).auc == record.auc
+
+    table = bench("compare", "--results-dir", str(results), "--format", "markdown", "--with-paper")
+    assert table.returncode == 0, table.stderr
+    like_rate_row = next(line for line in table.stdout.splitlines() if "like-rate" in line)
+    assert like_rate_row.count("missing") == 4  # 64 and 256 shots of each domain
+
+    out = tmp_path / "report.md"
+    scores = tmp_path / "scores.csv.gz"
+    bench(
+        "compare",
+        "--results-dir",
+        str(results),
+        "--format",
+        "markdown",
+        "--out",
+        str(out),
+        "--scores-out",
+        str(scores),
+    )
+    assert "Runs made by `python -m bench -q run --runner like-rate logreg" in out.read_text()
+    rows = gzip.decompress(scores.read_bytes()).decode().splitlines()
+    assert len(rows) == 1 + 2 * (1000 + 2427)
+
+
+def test_damaged_record_is_an_error_never_a_result(env, tmp_path: Path) -> None:
+    record, computed = run_cell(Cell("like-rate", "movie", 16, 0), tmp_path)
+    assert computed
+    path = Cell("like-rate", "movie", 16, 0).record_path(tmp_path)
+    data = json.loads(path.read_text())
+    data["auc"] = 0.99
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError, match="AUC does not match its scores"):
+        read_record(path)
+    again, computed = run_cell(Cell("like-rate", "movie", 16, 0), tmp_path)
+    assert computed and again.auc == record.auc
+
+
+def test_unknown_runner_is_named(env) -> None:
+    result = bench("run", "--runner", "sasrek", "--domain", "movie", "--shots", "16", "--seed", "0")
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: unknown runner 'sasrek'. Did you mean 'sasrec'?")
+    )
+
+
+def test_manifest_from_other_data_is_refused(own_cache: Path, tmp_path: Path) -> None:
+    domain, data_sha = load_domain("movie")
+    cell = Cell("like-rate", "movie", 16, 0)
+    manifest = manifest_for(domain, data_sha, cell)
+    stale = dataclasses.replace(manifest, data_sha256="0" * 64)
+    write_manifest(stale, manifest_path("movie", 16, 0))
+    with pytest.raises(DataError, match="was drawn from data 000000000000"):
+        run_cell(cell, tmp_path)
+    assert not cell.record_path(tmp_path).exists()
+
+
+def test_missing_text_encoder_is_named(env, tmp_path: Path, monkeypatch) -> None:
+    from baselines.sequential import with_settings
+    from bench.registry import RUNNERS
+    from bench.splits import make_fewshot
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    runner_class = with_settings(RUNNERS.load("gru-bert"), text_encoder=str(tmp_path / "no-model"))
+    domain, data_sha = load_domain("movie")
+    with pytest.raises(BenchError, match="text encoder .*no-model.* could not be loaded"):
+        runner_class(seed=0).fit(domain, make_fewshot(domain, data_sha, 16, 0), tmp_path)
