@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.config import cache_dir
 from bench.datastore import load_domain
 from bench.domain import Domain
 from bench.errors import BenchError, DataError
@@ -18,6 +19,15 @@ from bench.registry import RUNNERS
 from bench.splits import FewShotManifest, make_fewshot, manifest_path, read_manifest, write_manifest
 
 log = logging.getLogger(__name__)
+_LOADED: dict[tuple[Path, str], tuple[Domain, str]] = {}  # loaded by this process
+
+
+def loaded_domain(name: str) -> tuple[Domain, str]:
+    """``load_domain`` once per process and cache: a grid reads a domain once, not per cell."""
+    key = (cache_dir(), name)
+    if key not in _LOADED:
+        _LOADED[key] = load_domain(name)
+    return _LOADED[key]
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,7 @@ def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRec
     Returns the record and whether it was computed now.
     """
     runner_class = RUNNERS.load(cell.runner)
-    domain, data_sha256 = load_domain(cell.domain)
+    domain, data_sha256 = loaded_domain(cell.domain)
     manifest = manifest_for(domain, data_sha256, cell)
     runner = runner_class(seed=cell.seed)
     key = run_key(
