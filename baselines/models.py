@@ -58,8 +58,8 @@ class BinaryLabelMixin:
     ITEM_SEQ: str
     ITEM_SEQ_LEN: str
 
-    def setup_binary(self, config: Any, dataset: Any) -> None:
-        """Read the options above; call at the end of ``__init__``."""
+    def __init__(self, config: Any, dataset: Any) -> None:
+        super().__init__(config, dataset)  # the RecBole model's own __init__
         self.label_field = config["LABEL_FIELD"]
         self.dros_alpha = float(config["dros_alpha"] if config["dros_alpha"] is not None else 0.0)
         self.dros_beta = float(config["dros_beta"] if config["dros_beta"] is not None else 1.0)
@@ -123,10 +123,6 @@ class BinaryLabelMixin:
 class GRU4RecBinary(BinaryLabelMixin, _models.GRU4Rec):
     """RecBole GRU4Rec with the binary label loss."""
 
-    def __init__(self, config: Any, dataset: Any) -> None:
-        super().__init__(config, dataset)
-        self.setup_binary(config, dataset)
-
     def sequence_output(self, interaction: Any) -> torch.Tensor:
         """GRU4Rec's last hidden state, projected to the embedding size."""
         return self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
@@ -135,10 +131,6 @@ class GRU4RecBinary(BinaryLabelMixin, _models.GRU4Rec):
 class SASRecBinary(BinaryLabelMixin, _models.SASRec):
     """RecBole SASRec with the binary label loss."""
 
-    def __init__(self, config: Any, dataset: Any) -> None:
-        super().__init__(config, dataset)
-        self.setup_binary(config, dataset)
-
     def sequence_output(self, interaction: Any) -> torch.Tensor:
         """SASRec's output at the last real position."""
         return self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
@@ -146,10 +138,6 @@ class SASRecBinary(BinaryLabelMixin, _models.SASRec):
 
 class CaserBinary(BinaryLabelMixin, _models.Caser):
     """RecBole Caser with the binary label loss (its RegLoss term is not used)."""
-
-    def __init__(self, config: Any, dataset: Any) -> None:
-        super().__init__(config, dataset)
-        self.setup_binary(config, dataset)
 
     def sequence_output(self, interaction: Any) -> torch.Tensor:
         """Caser's convolutional sequence representation."""
