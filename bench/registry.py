@@ -64,6 +64,7 @@ RUNNERS = Registry(
         "sasrec-label": "baselines.sequential:SASRecLabel",
         "like-rate": "baselines.sanity:LikeRate",
         "logreg": "baselines.sanity:LogReg",
+        "icl": "llm.icl:ICL",
     },
 )
 # The six sequential baselines of the paper's Table 1, in its row order.

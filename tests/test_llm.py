@@ -1,0 +1,88 @@
+"""The Yes/No scorer and the zero-shot ICL runner on the real default model (SmolLM2-135M)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from bench.datastore import load_domain
+from bench.errors import BenchError
+from bench.splits import make_fewshot
+from bench.tallrec_format import to_record
+from llm.icl import ICL
+from llm.models import load_model
+from llm.prompts import render_prompt
+from llm.scorer import YesNoScorer
+
+pytestmark = pytest.mark.slow  # loads (and once converts) the real default model
+
+
+@pytest.fixture
+def icl(env):
+    domain, data_sha = load_domain("movie")
+    runner = ICL(seed=0)
+    info = runner.fit(domain, make_fewshot(domain, data_sha, 16, 0), None)
+    return runner, info, list(domain.samples("test")[:16])
+
+
+def test_answer_tokens_come_from_the_tokenizer_and_scores_are_probabilities(icl):
+    runner, info, samples = icl
+    assert info["answer_tokens"]["yes"][1] == "Yes" and info["answer_tokens"]["no"][1] == "No"
+    scores = runner.score(samples)
+    assert all(0.0 < s < 1.0 for s in scores) and len(set(scores)) == len(scores)
+
+
+def test_scores_do_not_depend_on_batch_size_or_order(icl):
+    runner, _, samples = icl
+    batched = runner.score(samples)
+    runner.scorer.batch_size = 1
+    single = runner.score(samples)
+    order = list(range(len(samples)))
+    random.Random(0).shuffle(order)
+    shuffled = runner.score([samples[i] for i in order])
+    unshuffled = [shuffled[order.index(i)] for i in range(len(samples))]
+    assert np.allclose(batched, single, atol=1e-5, rtol=0)
+    assert np.allclose(batched, unshuffled, atol=1e-5, rtol=0)
+
+
+def test_compat_mode_is_tallrecs_double_softmax(icl):
+    runner, _, samples = icl
+    model, tokenizer = runner.scorer.model, runner.scorer.tokenizer
+    prompt = runner.prompts(samples[:1])[0]
+    compat = YesNoScorer(model, tokenizer, prompt, mode="tallrec-compat").score([prompt])[0]
+    with torch.no_grad():
+        logits = model(**tokenizer(prompt, return_tensors="pt")).logits[0, -1]
+    vocab = torch.softmax(logits, dim=-1)
+    yes, no = vocab[runner.scorer.yes_id], vocab[runner.scorer.no_id]
+    assert compat == pytest.approx(
+        (torch.exp(yes) / (torch.exp(yes) + torch.exp(no))).item(), abs=1e-6
+    )
+    two_token = torch.softmax(logits[[runner.scorer.yes_id, runner.scorer.no_id]], dim=-1)[0]
+    assert runner.score(samples[:1])[0] == pytest.approx(two_token.item(), abs=1e-5)
+
+
+def test_faithful_template_keeps_tallrecs_stray_comment(env):
+    domain, _ = load_domain("movie")
+    record = to_record(domain.samples("test")[0], domain.items)
+    faithful, clean = render_prompt(record, "tallrec"), render_prompt(record, "clean")
+    assert faithful.splitlines()[0].endswith("the request.  # noqa: E501")
+    assert "noqa" not in clean
+    assert faithful.endswith(f"### Input:\n{record['input']}\n\n### Response:\n")
+
+
+def test_prompt_longer_than_the_context_is_refused(icl):
+    runner, _, samples = icl
+    prompt = runner.prompts(samples[:1])[0]
+    with pytest.raises(BenchError, match=r"prompt 1 has \d+ tokens, the model's context is 8192"):
+        runner.scorer.score([prompt, prompt * 60])
+
+
+def test_missing_model_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(BenchError, match="could not be loaded"):
+        load_model(str(tmp_path / "no-such-model"))
+    with pytest.raises(BenchError, match="does not exist"):
+        load_model(str(tmp_path / "missing.gguf"))
