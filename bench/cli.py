@@ -97,6 +97,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     for name in args.runner:
         RUNNERS.check(name)
+    for name in args.domain:
+        DOMAINS.check(name)
     cells = [
         Cell(runner, domain, shots, seed, args.validation)
         for domain in args.domain
@@ -215,9 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--runner", "--runners", nargs="+", required=True, help=", ".join(RUNNERS.names())
     )
-    run.add_argument(
-        "--domain", "--domains", nargs="+", default=list(PAPER_DOMAINS), type=DOMAINS.check
-    )
+    run.add_argument("--domain", "--domains", nargs="+", default=list(PAPER_DOMAINS))
     run.add_argument("--shots", nargs="+", type=int, default=list(PAPER_SHOTS))
     run.add_argument("--seed", "--seeds", nargs="+", type=int, default=list(PAPER_SEEDS))
     run.add_argument("--validation", choices=VALIDATION_MODES, default="full")

@@ -69,6 +69,17 @@ def run_key(parts: dict[str, Any]) -> str:
     return sha256_bytes(canonical_json(parts).encode("utf-8"))
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def environment() -> dict[str, Any]:
     """Versions, machine and commit, for the record."""
     versions = {}
@@ -93,7 +104,9 @@ def environment() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "packages": versions,
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": (
+            f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, {_cpu_model()}"
+        ),
         "git_commit": commit or None,
         "git_dirty": dirty,
     }

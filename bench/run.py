@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import resource
 import time
@@ -20,6 +21,12 @@ from bench.splits import FewShotManifest, make_fewshot, manifest_path, read_mani
 
 log = logging.getLogger(__name__)
 _LOADED: dict[tuple[Path, str], tuple[Domain, str]] = {}  # loaded by this process
+
+
+@functools.cache
+def process_environment() -> dict[str, Any]:
+    """Versions and commit as of this process's first cell (the code it actually runs)."""
+    return environment()
 
 
 def loaded_domain(name: str) -> tuple[Domain, str]:
@@ -61,6 +68,7 @@ def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRec
 
     Returns the record and whether it was computed now.
     """
+    provenance = process_environment()
     runner_class = RUNNERS.load(cell.runner)
     domain, data_sha256 = loaded_domain(cell.domain)
     manifest = manifest_for(domain, data_sha256, cell)
@@ -110,7 +118,7 @@ def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRec
         log_loss=log_loss(labels, scores),
         wall_s={"fit": round(fitted - started, 3), "score": round(scored - fitted, 3)},
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        environment=environment(),
+        environment=provenance,
         predictions=tuple(
             Prediction(s.sample_id, s.label, score) for s, score in zip(test, scores, strict=True)
         ),

@@ -99,6 +99,14 @@ def test_unknown_runner_is_named(env) -> None:
     )
 
 
+def test_unknown_domain_is_named(env) -> None:
+    result = bench("run", "--runner", "like-rate", "--domain", "movies", "--shots", "16")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: unknown domain 'movies'. Did you mean 'movie'? Available: book, book-bx, movie"
+    )
+
+
 def test_manifest_from_other_data_is_refused(own_cache: Path, tmp_path: Path) -> None:
     domain, data_sha = load_domain("movie")
     cell = Cell("like-rate", "movie", 16, 0)
