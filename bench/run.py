@@ -17,6 +17,7 @@ from bench.errors import BenchError, DataError
 from bench.metrics import log_loss, roc_auc
 from bench.records import Prediction, RunRecord, environment, read_record, run_key, write_record
 from bench.registry import RUNNERS
+from bench.runner import Runner
 from bench.splits import FewShotManifest, make_fewshot, manifest_path, read_manifest, write_manifest
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRec
     runner_class = RUNNERS.load(cell.runner)
     domain, data_sha256 = loaded_domain(cell.domain)
     manifest = manifest_for(domain, data_sha256, cell)
-    runner = runner_class(seed=cell.seed)
+    runner: Runner = runner_class(seed=cell.seed)
     key = run_key(
         {
             "runner": cell.runner,
@@ -125,15 +126,3 @@ def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRec
     )
     write_record(record, path)
     return record, True
-
-
-def summarise(record: RunRecord) -> dict[str, Any]:
-    """The few fields a progress line shows."""
-    return {
-        "runner": record.runner,
-        "domain": record.domain,
-        "shots": record.n_shots,
-        "seed": record.seed,
-        "auc": round(record.auc, 4),
-        "fit_s": record.wall_s["fit"],
-    }
