@@ -65,6 +65,7 @@ RUNNERS = Registry(
         "like-rate": "baselines.sanity:LikeRate",
         "logreg": "baselines.sanity:LogReg",
         "icl": "llm.icl:ICL",
+        "icl-4shot": "llm.icl:ICL4Shot",
     },
 )
 # The six sequential baselines of the paper's Table 1, in its row order.

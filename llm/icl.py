@@ -1,7 +1,14 @@
-"""The ``icl`` runner: an instruction-tuned LLM asked TALLRec's question, zero-shot."""
+"""In-context learning runners: an LLM asked TALLRec's question, zero- or few-shot.
+
+``icl`` is zero-shot; ``icl-4shot`` shows the first 4 samples of the few-shot manifest (in
+manifest order, so every run with the same manifest sees the same demonstrations) as
+answered examples. Demonstrations that would overflow the context are dropped, oldest
+first, with a warning in the log.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -19,11 +26,12 @@ from llm.models import DEFAULT_MODEL, load_model
 from llm.prompts import render_prompt
 from llm.scorer import YesNoScorer
 
+log = logging.getLogger(__name__)
 _MODELS: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}  # loaded once per process
 
 
 class ICL:
-    """Zero-shot: no training; the manifest only fixes which data the record belongs to."""
+    """No training; the manifest gives the demonstrations (if any) and ties the record to data."""
 
     name: ClassVar[str] = "icl"
     code_version: ClassVar[int] = 1
@@ -33,11 +41,13 @@ class ICL:
     dtype: ClassVar[str] = "float32"
     device: ClassVar[str] = "auto"
     batch_size: ClassVar[int] = 8
+    n_demos: ClassVar[int] = 0
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.scorer: YesNoScorer | None = None
         self.domain: Domain | None = None
+        self.demos: list[dict[str, str]] = []
 
     def config(self) -> dict[str, Any]:
         """Model, prompt template and scoring mode (the seed does not change zero-shot scores)."""
@@ -61,7 +71,10 @@ class ICL:
         probe = render_prompt(to_record(domain.samples("valid")[0], domain.items), self.template)
         self.scorer = YesNoScorer(model, tokenizer, probe, self.mode, self.batch_size)
         self.domain = domain
+        train, _ = manifest.samples(domain)
+        self.demos = [to_record(sample, domain.items) for sample in train[: self.n_demos]]
         return {
+            "demo_sample_ids": [sample.sample_id for sample in train[: self.n_demos]],
             "model": asdict(info),
             "answer_tokens": {
                 "yes": [self.scorer.yes_id, tokenizer.decode([self.scorer.yes_id])],
@@ -72,13 +85,38 @@ class ICL:
         }
 
     def prompts(self, samples: Sequence[Sample]) -> list[str]:
-        """The exact prompt of each sample."""
-        if self.domain is None:
-            raise BenchError("icl: prompts() before fit()")
-        return [render_prompt(to_record(s, self.domain.items), self.template) for s in samples]
+        """The exact prompt of each sample, demonstrations included (as many as fit)."""
+        if self.domain is None or self.scorer is None:
+            raise BenchError(f"{self.name}: prompts() before fit()")
+        limit = self.scorer.max_length or float("inf")
+        prompts = []
+        for sample in samples:
+            record = to_record(sample, self.domain.items)
+            demos = list(self.demos)
+            prompt = render_prompt(record, self.template, demos)
+            while demos and len(self.scorer.tokenizer(prompt).input_ids) >= limit:
+                demos.pop(0)
+                prompt = render_prompt(record, self.template, demos)
+            if len(demos) < len(self.demos):
+                log.warning(
+                    "%s: %s keeps %d of %d demonstrations to fit the context",
+                    self.name,
+                    sample.sample_id,
+                    len(demos),
+                    len(self.demos),
+                )
+            prompts.append(prompt)
+        return prompts
 
     def score(self, samples: Sequence[Sample]) -> list[float]:
         """P(Yes) for each sample."""
         if self.scorer is None:
-            raise BenchError("icl: score() before fit()")
+            raise BenchError(f"{self.name}: score() before fit()")
         return self.scorer.score(self.prompts(samples))
+
+
+class ICL4Shot(ICL):
+    """Four demonstrations from the few-shot manifest."""
+
+    name: ClassVar[str] = "icl-4shot"
+    n_demos: ClassVar[int] = 4

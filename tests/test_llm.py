@@ -73,6 +73,29 @@ def test_faithful_template_keeps_tallrecs_stray_comment(env):
     assert faithful.endswith(f"### Input:\n{record['input']}\n\n### Response:\n")
 
 
+def test_k_shot_prompts_hold_exactly_the_manifests_first_demos(env):
+    from llm.icl import ICL4Shot
+
+    domain, data_sha = load_domain("book")
+    manifest = make_fewshot(domain, data_sha, 16, 3)
+    runner = ICL4Shot(seed=3)
+    info = runner.fit(domain, manifest, None)
+    assert info["demo_sample_ids"] == list(manifest.train_ids[:4])
+    by_id = domain.by_id()
+    sample = domain.samples("test")[0]
+    prompt = runner.prompts([sample])[0]
+    assert prompt.count("### Input:\n") == 5 and prompt.count("### Instruction:") == 1
+    position = 0
+    for sample_id in manifest.train_ids[:4]:  # in manifest order, each with its answer
+        demo = to_record(by_id[sample_id], domain.items)
+        position = prompt.index(f"{demo['input']}\n\n### Response:\n{demo['output']}\n\n", position)
+    for sample_id in manifest.train_ids[4:]:
+        assert to_record(by_id[sample_id], domain.items)["input"] not in prompt
+    query = to_record(sample, domain.items)["input"]
+    assert prompt.endswith(f"### Input:\n{query}\n\n### Response:\n")
+    assert 0.0 < runner.score([sample])[0] < 1.0
+
+
 def test_prompt_longer_than_the_context_is_refused(icl):
     runner, _, samples = icl
     prompt = runner.prompts(samples[:1])[0]
