@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# TALLRec's released files: ../shared/data beside the checkout when present (as in CI);
+# otherwise the suite uses $BENCH_CACHE/raw and downloads them where the network allows.
+export BENCH_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 
 .PHONY: install run test check format clean
 
