@@ -56,7 +56,7 @@ class ICL:
             "template": self.template,
             "mode": self.mode,
             "dtype": self.dtype,
-            "demos": 0,
+            "demos": self.n_demos,
             "seed": self.seed,
         }
 
