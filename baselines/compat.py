@@ -19,7 +19,7 @@ Measured on this project's machines:
    not know): ``recbole_config`` builds it with an empty command line.
 7. RecBole's Trainer and ``init_logger`` write ``log/``, ``log_tensorboard/`` and ``saved/``
    into the working directory: this project uses neither, and points every RecBole path
-   option (``data_path``, ``checkpoint_dir``) into the run's folder.
+   option (``data_path``, ``checkpoint_dir``) into the manifest's folder in the cache.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from baselines.recbole_data import (
     recbole_settings,
     write_atomic_files,
 )
+from baselines.text import DEFAULT_ENCODER
 from bench.domain import Domain
 from bench.errors import BenchError
 from bench.metrics import log_loss, roc_auc
@@ -288,7 +289,7 @@ def with_settings(runner: type[SequentialRunner], **changes: Any) -> type[Sequen
 
 
 _DROS = {"dros_alpha": 0.4}  # alpha of TALLRec's DROS baseline script (the DROS code: tuned)
-_TEXT = {"text_encoder": "all-MiniLM-L6-v2"}
+_TEXT = {"text_encoder": DEFAULT_ENCODER}
 GRU4Rec = _runner("gru4rec", SequentialConfig("GRU4Rec"))
 Caser = _runner("caser", SequentialConfig("Caser"))
 SASRec = _runner("sasrec", SequentialConfig("SASRec"))

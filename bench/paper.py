@@ -5,7 +5,7 @@ Keys: runner name -> (domain, shots) -> value. Only for display beside measured 
 
 from __future__ import annotations
 
-SHOTS = (16, 64, 256)
+from bench.splits import PAPER_SHOTS as SHOTS
 
 
 def _row(movie: tuple[float, ...], book: tuple[float, ...]) -> dict[tuple[str, int], float]:

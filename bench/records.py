@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import os
@@ -80,8 +81,9 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+@functools.cache
 def environment() -> dict[str, Any]:
-    """Versions, machine and commit, for the record."""
+    """Versions, machine and commit as of this process's first call (the code it runs)."""
     versions = {}
     for package in _PACKAGES:
         try:

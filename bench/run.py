@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bench.config import cache_dir
 from bench.datastore import load_domain
@@ -22,12 +20,6 @@ from bench.splits import FewShotManifest, make_fewshot, manifest_path, read_mani
 
 log = logging.getLogger(__name__)
 _LOADED: dict[tuple[Path, str], tuple[Domain, str]] = {}  # loaded by this process
-
-
-@functools.cache
-def process_environment() -> dict[str, Any]:
-    """Versions and commit as of this process's first cell (the code it actually runs)."""
-    return environment()
 
 
 def loaded_domain(name: str) -> tuple[Domain, str]:
@@ -69,7 +61,7 @@ def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRec
 
     Returns the record and whether it was computed now.
     """
-    provenance = process_environment()
+    provenance = environment()  # cached: taken before the first cell runs
     runner_class = RUNNERS.load(cell.runner)
     domain, data_sha256 = loaded_domain(cell.domain)
     manifest = manifest_for(domain, data_sha256, cell)

@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
+    provenance = environment()  # before running: the commit of the code that runs
     threads = int(os.environ.get("BENCH_THREADS", "0")) or os.cpu_count() or 1
     torch.set_num_threads(threads)
     domain, _ = load_domain(args.domain)
@@ -98,7 +99,7 @@ def main() -> None:
             for k in ("scorer_compat", "scorer_two_token")
         },
         "max_abs_difference_p_yes_compat_vs_reference": difference,
-        "environment": environment(),
+        "environment": provenance,
     }
     atomic_write_text(Path(args.out), json.dumps(figures, indent=2) + "\n")
     print(
