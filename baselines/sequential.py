@@ -34,7 +34,7 @@ from baselines.recbole_data import (
 from baselines.text import DEFAULT_ENCODER
 from bench.domain import Domain
 from bench.errors import BenchError
-from bench.metrics import log_loss, roc_auc
+from bench.metrics import selection_score
 from bench.schema import Sample
 from bench.splits import FewShotManifest
 
@@ -107,13 +107,6 @@ def recbole_dataset(files: AtomicFiles) -> tuple[Any, Any, Any]:
         _DATASETS.clear()  # one manifest at a time: the grid runs all runners per manifest
         _DATASETS[key] = dataset.build()
     return _DATASETS[key]
-
-
-def selection_score(labels: list[int], probabilities: list[float]) -> float:
-    """Validation AUC; minus the log loss when the validation labels are all alike."""
-    if len(set(labels)) == 2:
-        return roc_auc(labels, probabilities)
-    return -log_loss(labels, probabilities)
 
 
 class SequentialRunner:
@@ -281,11 +274,6 @@ class SequentialRunner:
 
 def _runner(name: str, settings: SequentialConfig) -> type[SequentialRunner]:
     return type(name, (SequentialRunner,), {"name": name, "settings": settings})
-
-
-def with_settings(runner: type[SequentialRunner], **changes: Any) -> type[SequentialRunner]:
-    """A runner class like ``runner`` with some settings changed (for sweeps and tests)."""
-    return _runner(runner.name, replace(runner.settings, **changes))
 
 
 _DROS = {"dros_alpha": 0.4}  # alpha of TALLRec's DROS baseline script (the DROS code: tuned)

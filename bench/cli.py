@@ -35,6 +35,9 @@ EPILOG = """examples:
   python -m bench data export-tallrec --domain movie --out exported/
   python -m bench split --domain all --shots 16 64 256 --seeds 0 1 2 3 4
   python -m bench run --runner sasrec --domain movie --shots 64 --seed 0
+  python -m bench run --runner tallrec-cpu --domain movie --shots 16 --seed 0
+  python -m bench run --runner tallrec --model /models/llama-7b --set load_in_8bit=true
+  python -m bench run --runner icl-api --set endpoint=https://api.openai.com/v1
   python -m bench compare --with-paper --format markdown
   python -m bench list
 """
@@ -94,13 +97,30 @@ def cmd_split(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a grid of cells, manifest by manifest (so each RecBole dataset is built once)."""
     from bench.run import Cell, run_cell
+    from bench.runner import parse_setting, with_settings
 
     for name in args.runner:
         RUNNERS.check(name)
-    for name in args.domain:
+    for name in [*args.domain, *([args.test_domain] if args.test_domain else [])]:
         DOMAINS.check(name)
+    changes = dict(parse_setting(text) for text in args.set)
+    if args.model:
+        changes["model"] = args.model
+    for name in args.runner:  # an unknown setting fails before any cell runs
+        if changes:
+            with_settings(RUNNERS.load(name), **changes)
+    settings = tuple(sorted(changes.items()))
     cells = [
-        Cell(runner, domain, shots, seed, args.validation)
+        Cell(
+            runner,
+            domain,
+            shots,
+            seed,
+            args.validation,
+            args.test_domain or "",
+            args.test_limit,
+            settings,
+        )
         for domain in args.domain
         for shots in args.shots
         for seed in args.seed
@@ -223,6 +243,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--validation", choices=VALIDATION_MODES, default="full")
     run.add_argument("--results-dir", type=Path, default=Path("runs"), help="default: runs/")
     run.add_argument("--force", action="store_true", help="recompute cells that have a record")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a runner setting (repeatable), e.g. --set dtype=bfloat16 --set demos=8",
+    )
+    run.add_argument(
+        "--model", help="LLM runners: Hugging Face id, local folder or .gguf (= --set model=...)"
+    )
+    run.add_argument("--test-domain", help="LLM runners: test on another domain (cross-domain)")
+    run.add_argument(
+        "--test-limit",
+        type=int,
+        default=0,
+        metavar="N",
+        help="score a fixed subset of N test samples (smoke runs; marked in tables)",
+    )
     run.set_defaults(handler=cmd_run)
 
     compare = commands.add_parser("compare", help="AUC table of the run records")

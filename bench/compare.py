@@ -43,20 +43,23 @@ def auc_table(
     records: list[RunRecord], with_paper: bool = False, fmt: str = "github", seeds: int = 5
 ) -> str:
     """Rows: runners (paper rows first); columns: Movie 16/64/256 | Book 16/64/256."""
-    aucs: dict[tuple[str, str, int], list[float]] = defaultdict(list)
+    aucs: dict[tuple[tuple[str, str], str, int], list[float]] = defaultdict(list)
     for record in records:
-        aucs[record.runner, record.domain, record.n_shots].append(record.auc)
+        if record.tested_on == record.domain:  # cross-domain runs have their own table
+            variant = record.variant + (f" test n={record.test_limit}" if record.test_limit else "")
+            aucs[(record.runner, variant.strip()), record.domain, record.n_shots].append(record.auc)
     order = {name: position for position, name in enumerate(PAPER_NAMES)}
-    runners = sorted({r for r, _, _ in aucs}, key=lambda r: (order.get(r, len(order)), r))
+    rows_keys = sorted({r for r, _, _ in aucs}, key=lambda r: (order.get(r[0], len(order)), r))
     headers = ["runner"] + [f"{d.capitalize()} {k}" for d in DOMAIN_ORDER for k in SHOTS]
     rows = []
-    for runner in runners:
-        row = [PAPER_NAMES.get(runner, runner)]
+    for runner, variant in rows_keys:
+        label = PAPER_NAMES.get(runner, runner)
+        row = [f"{label} [{variant}]" if variant else label]
         for domain in DOMAIN_ORDER:
             for shots in SHOTS:
-                values = aucs.get((runner, domain, shots))
+                values = aucs.get(((runner, variant), domain, shots))
                 text = _cell(values, seeds) if values else "missing"
-                paper = PAPER_AUC.get(runner, {}).get((domain, shots))
+                paper = None if variant else PAPER_AUC.get(runner, {}).get((domain, shots))
                 if with_paper and paper is not None:
                     diff = f"{statistics.fmean(values) * 100 - paper:+.2f}" if values else "n/a"
                     text = f"{text} (paper {paper:.2f}, {diff})"

@@ -34,3 +34,10 @@ def log_loss(labels: Sequence[int], scores: Sequence[float], eps: float = 1e-7) 
     y = np.asarray(labels, dtype=np.float64)
     p = np.clip(np.asarray(scores, dtype=np.float64), eps, 1 - eps)
     return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+
+def selection_score(labels: Sequence[int], probabilities: Sequence[float]) -> float:
+    """Validation AUC; minus the log loss when the validation labels are all alike."""
+    if len(set(labels)) == 2:
+        return roc_auc(labels, probabilities)
+    return -log_loss(labels, probabilities)

@@ -21,7 +21,10 @@ PAPER_AUC: dict[str, dict[tuple[str, int], float]] = {
     "dros": _row((50.76, 51.54, 54.07), (49.28, 49.13, 49.13)),
     "gru-bert": _row((50.85, 51.65, 53.44), (50.07, 49.64, 49.79)),
     "dros-bert": _row((50.21, 51.71, 53.94), (50.07, 48.98, 50.20)),
+    # TALLRec on LLaMA-7B; shown beside this suite's tallrec rows whatever their model.
+    "tallrec": _row((67.24, 67.48, 71.98), (56.36, 60.39, 64.38)),
 }
+PAPER_AUC["tallrec-cpu"] = PAPER_AUC["tallrec"]
 PAPER_NAMES = {
     "gru4rec": "GRU4Rec",
     "caser": "Caser",
@@ -29,4 +32,9 @@ PAPER_NAMES = {
     "dros": "DROS",
     "gru-bert": "GRU-BERT",
     "dros-bert": "DROS-BERT",
+    "icl": "ICL zero-shot",
+    "icl-4shot": "ICL 4-shot",
+    "icl-api": "ICL (endpoint)",
+    "tallrec": "TALLRec",
+    "tallrec-cpu": "TALLRec (cpu profile)",
 }

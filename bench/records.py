@@ -49,6 +49,14 @@ class RunRecord:
     peak_rss_mb: float
     environment: dict[str, Any]
     predictions: tuple[Prediction, ...]
+    test_domain: str = ""  # the test split's domain ('' in records older than this field)
+    variant: str = ""  # the runner settings changed from its defaults, as a label
+    test_limit: int = 0  # a fixed subset of the test split was scored (0: all of it)
+
+    @property
+    def tested_on(self) -> str:
+        """The domain whose test split was scored."""
+        return self.test_domain or self.domain
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict; predictions as a list of dicts."""

@@ -66,6 +66,9 @@ RUNNERS = Registry(
         "logreg": "baselines.sanity:LogReg",
         "icl": "llm.icl:ICL",
         "icl-4shot": "llm.icl:ICL4Shot",
+        "icl-api": "llm.icl:EndpointICL",
+        "tallrec": "llm.tallrec:TallRec",
+        "tallrec-cpu": "llm.tallrec:TallRecCPU",
     },
 )
 # The six sequential baselines of the paper's Table 1, in its row order.

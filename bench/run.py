@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
+import re
 import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from bench.config import cache_dir
 from bench.datastore import load_domain
 from bench.domain import Domain
 from bench.errors import BenchError, DataError
+from bench.files import sha256_bytes
 from bench.metrics import log_loss, roc_auc
 from bench.records import Prediction, RunRecord, environment, read_record, run_key, write_record
 from bench.registry import RUNNERS
-from bench.runner import Runner
+from bench.runner import Runner, with_settings
+from bench.schema import Sample
 from bench.splits import FewShotManifest, make_fewshot, manifest_path, read_manifest, write_manifest
 
 log = logging.getLogger(__name__)
@@ -39,11 +45,38 @@ class Cell:
     n_shots: int
     seed: int
     validation: str = "full"
+    test_domain: str = ""  # cross-domain: train on ``domain``, test on this one
+    test_limit: int = 0  # score a fixed subset of this many test samples (0: all)
+    settings: tuple[tuple[str, Any], ...] = ()  # runner settings changed from its defaults
+
+    @property
+    def variant(self) -> str:
+        """A readable, file-name-safe label of the changed settings ('' for none)."""
+        text = ",".join(f"{key}={value}" for key, value in self.settings)
+        text = re.sub(r"[^A-Za-z0-9._=,-]+", "_", text)
+        return text if len(text) <= 80 else f"{text[:60]}~{sha256_bytes(text.encode())[:12]}"
 
     def record_path(self, results_dir: Path) -> Path:
         """Where this cell's record lives."""
         stem = f"k{self.n_shots}-seed{self.seed}-valid-{self.validation}"
-        return results_dir / self.runner / self.domain / f"{stem}.json"
+        stem += f"-test{self.test_limit}" if self.test_limit else ""
+        runner = f"{self.runner}@{self.variant}" if self.settings else self.runner
+        domain = f"{self.domain}-to-{self.test_domain}" if self.cross_domain else self.domain
+        return results_dir / runner / domain / f"{stem}.json"
+
+    @property
+    def cross_domain(self) -> bool:
+        """Whether the test split comes from another domain than the training samples."""
+        return bool(self.test_domain) and self.test_domain != self.domain
+
+
+def test_samples(domain: Domain, limit: int = 0) -> list[Sample]:
+    """The test split, or a fixed subset of ``limit`` samples in split order (seed 0 draw)."""
+    test = list(domain.samples("test"))
+    if not limit or limit >= len(test):
+        return test
+    keep = sorted(np.random.default_rng(0).permutation(len(test))[:limit].tolist())
+    return [test[i] for i in keep]
 
 
 def manifest_for(domain: Domain, data_sha256: str, cell: Cell) -> FewShotManifest:
@@ -63,6 +96,8 @@ def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRec
     """
     provenance = environment()  # cached: taken before the first cell runs
     runner_class = RUNNERS.load(cell.runner)
+    if cell.settings:
+        runner_class = with_settings(runner_class, **dict(cell.settings))
     domain, data_sha256 = loaded_domain(cell.domain)
     manifest = manifest_for(domain, data_sha256, cell)
     runner: Runner = runner_class(seed=cell.seed)
@@ -73,6 +108,8 @@ def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRec
             "manifest_sha256": manifest.sha256,
             "code_version": getattr(runner_class, "code_version", 1),
         }
+        | ({"test_domain": cell.test_domain} if cell.cross_domain else {})
+        | ({"test_limit": cell.test_limit} if cell.test_limit else {})
     )
     path = cell.record_path(results_dir)
     if path.exists() and not force:
@@ -87,8 +124,19 @@ def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRec
     started = time.perf_counter()
     training = runner.fit(domain, manifest, workdir)
     fitted = time.perf_counter()
-    test = domain.samples("test")
+    test_domain = domain
+    if cell.cross_domain:
+        if not hasattr(runner, "use_domain"):
+            raise BenchError(
+                f"runner {cell.runner} cannot test on another domain (it knows only "
+                f"{cell.domain}'s item ids): drop --test-domain or use an LLM runner"
+            )
+        test_domain, _ = loaded_domain(cell.test_domain)
+        runner.use_domain(test_domain)
+    test = test_samples(test_domain, cell.test_limit)
     scores = [float(score) for score in runner.score(test)]
+    if hasattr(runner, "scoring_notes"):
+        training = training | {"scoring": runner.scoring_notes()}
     scored = time.perf_counter()
     if len(scores) != len(test) or not all(0.0 <= score <= 1.0 for score in scores):
         raise BenchError(
@@ -115,6 +163,9 @@ def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRec
         predictions=tuple(
             Prediction(s.sample_id, s.label, score) for s, score in zip(test, scores, strict=True)
         ),
+        test_domain=test_domain.name,
+        variant=cell.variant,
+        test_limit=cell.test_limit,
     )
     write_record(record, path)
     return record, True

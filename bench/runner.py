@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,3 +33,32 @@ class Runner(Protocol):
     def score(self, samples: Sequence[Sample]) -> list[float]:
         """P(like) for each sample, in order."""
         ...
+
+
+def with_settings(runner: type, **changes: Any) -> type:
+    """A runner class like ``runner`` whose frozen ``settings`` have some fields changed."""
+    from bench.errors import UsageError
+
+    known = {f.name: f.type for f in fields(runner.settings)}
+    unknown = sorted(set(changes) - set(known))
+    if unknown:
+        raise UsageError(
+            f"runner {runner.name} has no setting {', '.join(unknown)}: "
+            f"use one of {', '.join(sorted(known))}"
+        )
+    return type(runner.__name__, (runner,), {"settings": replace(runner.settings, **changes)})
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """``key=value`` from the command line; the value as JSON when it parses, else a string."""
+    import json
+
+    from bench.errors import UsageError
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UsageError(f"setting {text!r} is not key=value: write e.g. --set model=PATH")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value

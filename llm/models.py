@@ -89,8 +89,28 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def quantization(load_in_8bit: bool, device: str) -> dict[str, Any]:
+    """``from_pretrained`` arguments for 8-bit weights (CUDA and bitsandbytes only)."""
+    if not load_in_8bit:
+        return {}
+    if device != "cuda":
+        raise BenchError(
+            "8-bit loading needs a CUDA device: drop load_in_8bit or use --device cuda"
+        )
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise BenchError("8-bit loading needs bitsandbytes: pip install bitsandbytes") from None
+    from transformers import BitsAndBytesConfig
+
+    return {"quantization_config": BitsAndBytesConfig(load_in_8bit=True), "device_map": "auto"}
+
+
 def load_model(
-    spec: str = DEFAULT_MODEL, dtype: str = "float32", device: str = "auto"
+    spec: str = DEFAULT_MODEL,
+    dtype: str = "float32",
+    device: str = "auto",
+    load_in_8bit: bool = False,
 ) -> tuple[Any, Any, ModelInfo]:
     """(model in eval mode, tokenizer, info) for ``spec``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -98,6 +118,7 @@ def load_model(
     if dtype not in _DTYPES:
         raise BenchError(f"unknown dtype {dtype!r}: use one of {sorted(_DTYPES)}")
     device = resolve_device(device)
+    extra = quantization(load_in_8bit, device)
     gguf = _gguf_path(spec)
     source_sha = None
     if gguf is not None:
@@ -106,7 +127,7 @@ def load_model(
         location = Path(spec) if Path(spec).exists() else spec
     try:
         tokenizer = AutoTokenizer.from_pretrained(location)
-        model = AutoModelForCausalLM.from_pretrained(location, dtype=_DTYPES[dtype])
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=_DTYPES[dtype], **extra)
     except (OSError, ValueError) as error:
         raise BenchError(
             f"model {spec!r} could not be loaded ({str(error).splitlines()[0]}): give a local "
@@ -115,5 +136,8 @@ def load_model(
     if source_sha is None and Path(spec).is_dir():
         weights = sorted(Path(spec).glob("*.safetensors"))
         source_sha = sha256_file(weights[0]) if len(weights) == 1 else None
-    model.to(device).eval()
-    return model, tokenizer, ModelInfo(spec, source_sha, dtype, device)
+    if not extra:  # bitsandbytes places 8-bit weights itself
+        model.to(device)
+    model.eval()
+    precision = "int8" if extra else dtype
+    return model, tokenizer, ModelInfo(spec, source_sha, precision, device)

@@ -35,3 +35,16 @@ def render_prompt(
         f"{_PREFIX[template]}\n\n### Instruction:\n{record['instruction']}\n\n"
         f"{shown}{_example(record)}"
     )
+
+
+_NO_INPUT_HEADER = (
+    "Below is an instruction that describes a task. "
+    "Write a response that appropriately completes the request."
+)
+
+
+def render_alpaca(record: dict[str, str], template: str = "tallrec") -> str:
+    """Alpaca's prompt for an instruction record (stage 1): with or without an input."""
+    if record.get("input"):
+        return render_prompt(record, template)
+    return f"{_NO_INPUT_HEADER}\n\n### Instruction:\n{record['instruction']}\n\n### Response:\n"

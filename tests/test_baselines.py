@@ -11,12 +11,13 @@ import torch
 import yaml
 
 from baselines.recbole_data import EMPTY_HISTORY, history_of, inter_lines
-from baselines.sequential import DEVIATIONS, MODEL_PARAMS, recbole_dataset, with_settings
+from baselines.sequential import DEVIATIONS, MODEL_PARAMS, recbole_dataset
 from bench.datastore import load_domain
 from bench.domain import Domain
 from bench.errors import BenchError
 from bench.metrics import roc_auc
 from bench.registry import PAPER_BASELINES, RUNNERS
+from bench.runner import with_settings
 from bench.schema import Interaction, Item
 from bench.splits import make_fewshot
 

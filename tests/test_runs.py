@@ -119,8 +119,8 @@ def test_manifest_from_other_data_is_refused(own_cache: Path, tmp_path: Path) ->
 
 
 def test_missing_text_encoder_is_named(env, tmp_path: Path, monkeypatch) -> None:
-    from baselines.sequential import with_settings
     from bench.registry import RUNNERS
+    from bench.runner import with_settings
     from bench.splits import make_fewshot
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
