@@ -108,16 +108,19 @@ class EndpointScorer:
         return body | {"prompt": prompt, "logprobs": self.settings.top_logprobs}
 
     def score(self, prompts: Sequence[str]) -> list[float]:
-        """P(Yes) for each prompt."""
+        """P(Yes) for each prompt (the rules used are counted in ``rules``)."""
+        rated = self.rate(prompts)
+        self.rules.update(rule for _, rule in rated)
+        return [value for value, _ in rated]
+
+    def rate(self, prompts: Sequence[str]) -> list[tuple[float, str]]:
+        """(P(Yes), renormalisation rule) for each prompt."""
         if not self.settings.endpoint:
             raise BenchError("icl-api needs an endpoint: --set endpoint=https://HOST/v1")
-        scores = []
-        for prompt in prompts:
-            top = top_logprobs_of(self._post(self.request_body(prompt)), self.settings.api)
-            value, rule = renormalised_yes(top)
-            self.rules[rule] += 1
-            scores.append(value)
-        return scores
+        return [
+            renormalised_yes(top_logprobs_of(self._post(self.request_body(p)), self.settings.api))
+            for p in prompts
+        ]
 
     def _post(self, body: dict[str, Any], attempts: int = 3) -> dict[str, Any]:
         path = "chat/completions" if self.settings.api == "chat" else "completions"

@@ -9,6 +9,7 @@ OpenAI-compatible endpoint instead of a local model (see ``llm.endpoint``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -95,12 +96,15 @@ class EndpointICL:
         """How many prompts each renormalisation rule scored (see ``llm.endpoint``)."""
         return dict(self.scorer.rules)
 
-    def score(self, samples: list[Sample]) -> list[float]:
-        """P(Yes) renormalised over the endpoint's top log-probabilities."""
+    def prompts(self, samples: Sequence[Sample]) -> list[str]:
+        """The exact prompt of each sample (the endpoint enforces its own context limit)."""
         if self.domain is None:
-            raise BenchError(f"{self.name}: score() before fit()")
-        prompts = [
+            raise BenchError(f"{self.name}: prompts() before fit()")
+        return [
             render_prompt(to_record(s, self.domain.items), self.settings.template, self.demos)
             for s in samples
         ]
-        return self.scorer.score(prompts)
+
+    def score(self, samples: Sequence[Sample]) -> list[float]:
+        """P(Yes) renormalised over the endpoint's top log-probabilities."""
+        return self.scorer.score(self.prompts(samples))

@@ -15,7 +15,7 @@ from bench.tallrec_format import to_record
 from llm.icl import ICL
 from llm.models import load_model
 from llm.prompts import render_prompt
-from llm.scorer import YesNoScorer
+from llm.scorer import YesNoScorer, answer_token_ids, shared_prefix_length
 
 pytestmark = pytest.mark.slow  # loads (and once converts) the real default model
 
@@ -109,3 +109,66 @@ def test_missing_model_is_named(tmp_path, monkeypatch):
         load_model(str(tmp_path / "no-such-model"))
     with pytest.raises(BenchError, match="does not exist"):
         load_model(str(tmp_path / "missing.gguf"))
+
+
+def test_shared_prefix_reuse_gives_the_scores_of_full_prompts(icl):
+    runner, _, samples = icl
+    prompts = runner.prompts(samples)
+    encoded = runner.scorer.encode(prompts)
+    assert shared_prefix_length(encoded) >= 60  # header and instruction
+    reused = runner.scorer.score(prompts)
+    runner.scorer.reuse_prefix = False
+    assert np.allclose(reused, runner.scorer.score(prompts), atol=1e-5, rtol=0)
+
+
+def test_tokenizer_without_distinct_yes_and_no_is_refused():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = Tokenizer(models.WordLevel({"[UNK]": 0, "Response": 1, ":": 2}, unk_token="[UNK]"))
+    words.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=words, unk_token="[UNK]")
+    with pytest.raises(BenchError, match="same first token 0: cannot tell the answers apart"):
+        answer_token_ids(tokenizer, "Response:\n")
+
+
+def test_model_folder_without_tokenizer_is_named(env, tmp_path, monkeypatch):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    config = LlamaConfig(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=4
+    )
+    LlamaForCausalLM(config).save_pretrained(tmp_path / "weights-only")
+    with pytest.raises(BenchError, match="weights-only' could not be loaded"):
+        load_model(str(tmp_path / "weights-only"))
+
+
+def test_icl_records_recompute_and_test_across_domains(env, tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    from bench.records import read_record
+    from bench.run import Cell, run_cell
+
+    cell = Cell("icl", "movie", 16, 0, test_domain="book", test_limit=48)
+    record, computed = run_cell(cell, tmp_path)
+    assert computed and record.tested_on == "book" and len(record.predictions) == 48
+    book, _ = load_domain("book")
+    book_ids = {s.sample_id for s in book.samples("test")}
+    assert all(p.sample_id in book_ids for p in record.predictions)
+    labels = [p.label for p in record.predictions]
+    assert record.auc == pytest.approx(roc_auc_score(labels, [p.score for p in record.predictions]))
+    path = cell.record_path(tmp_path)
+    assert path.parts[-2:] == ("movie-to-book", "k16-seed0-valid-full-test48.json")
+    assert read_record(path) == record
+    assert record.config["model"] == "smollm2-135m-instruct"
+    assert record.training["model"]["source_sha256"]
+    assert run_cell(cell, tmp_path) == (record, False)  # an intact record is reused
+
+
+def test_baselines_cannot_test_across_domains(env, tmp_path):
+    from bench.run import Cell, run_cell
+
+    with pytest.raises(BenchError, match="cannot test on another domain"):
+        run_cell(Cell("like-rate", "movie", 16, 0, test_domain="book"), tmp_path)
+    assert not any(tmp_path.rglob("*.json"))
