@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bench.config import cache_dir
 from bench.datastore import load_domain
 from bench.domain import Domain
@@ -21,8 +19,14 @@ from bench.metrics import log_loss, roc_auc
 from bench.records import Prediction, RunRecord, environment, read_record, run_key, write_record
 from bench.registry import RUNNERS
 from bench.runner import Runner, with_settings
-from bench.schema import Sample
-from bench.splits import FewShotManifest, make_fewshot, manifest_path, read_manifest, write_manifest
+from bench.splits import (
+    FewShotManifest,
+    fixed_subset,
+    make_fewshot,
+    manifest_path,
+    read_manifest,
+    write_manifest,
+)
 
 log = logging.getLogger(__name__)
 _LOADED: dict[tuple[Path, str], tuple[Domain, str]] = {}  # loaded by this process
@@ -68,15 +72,6 @@ class Cell:
     def cross_domain(self) -> bool:
         """Whether the test split comes from another domain than the training samples."""
         return bool(self.test_domain) and self.test_domain != self.domain
-
-
-def test_samples(domain: Domain, limit: int = 0) -> list[Sample]:
-    """The test split, or a fixed subset of ``limit`` samples in split order (seed 0 draw)."""
-    test = list(domain.samples("test"))
-    if not limit or limit >= len(test):
-        return test
-    keep = sorted(np.random.default_rng(0).permutation(len(test))[:limit].tolist())
-    return [test[i] for i in keep]
 
 
 def manifest_for(domain: Domain, data_sha256: str, cell: Cell) -> FewShotManifest:
@@ -133,7 +128,7 @@ def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRec
             )
         test_domain, _ = loaded_domain(cell.test_domain)
         runner.use_domain(test_domain)
-    test = test_samples(test_domain, cell.test_limit)
+    test = fixed_subset(test_domain.samples("test"), cell.test_limit, seed=0)
     scores = [float(score) for score in runner.score(test)]
     if hasattr(runner, "scoring_notes"):
         training = training | {"scoring": runner.scoring_notes()}

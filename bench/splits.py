@@ -9,9 +9,10 @@ library in tests/test_splits.py). A runner never samples by itself.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from bench.errors import DataError, UsageError
 from bench.files import atomic_write_text, canonical_json, sha256_bytes
 from bench.schema import Sample
 
+T = TypeVar("T")
 VALIDATION_MODES = ("full", "k-shot")
 SAMPLER = "numpy.random.default_rng(seed).permutation(n)[:k]"
 PAPER_SHOTS = (16, 64, 256)
@@ -32,6 +34,14 @@ def draw_indices(n: int, k: int, seed: int) -> list[int]:
     if not 0 < k <= n:
         raise UsageError(f"cannot draw {k} samples from a pool of {n}: choose 1 <= shots <= {n}")
     return np.random.default_rng(seed).permutation(n)[:k].tolist()
+
+
+def fixed_subset(items: Sequence[T], size: int, seed: int) -> list[T]:
+    """``size`` of ``items`` drawn with ``seed``, in their original order (all when fewer)."""
+    if not size or size >= len(items):
+        return list(items)
+    keep = sorted(np.random.default_rng(seed).permutation(len(items))[:size].tolist())
+    return [items[i] for i in keep]
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,7 @@ def train(
                 "lower learning_rate or use dtype float32"
             )
         result.evaluations.append((result.steps, round(score, 6)))
+        log.info("step %d: validation score %.4f", result.steps, score)
         if result.best_score is None or score > result.best_score:
             result.best_score, result.best_step, stale = score, result.steps, 0
             best_state = {
@@ -239,6 +240,7 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             result.steps += 1
             result.loss_by_step.append(round(step_loss, 6))
+            log.info("step %d/%d: training loss %.4f", result.steps, total, step_loss)
             last = result.steps >= total
             due = schedule.eval_every and result.steps % schedule.eval_every == 0
             if evaluate is not None and (due or last) and checkpoint():

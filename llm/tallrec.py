@@ -29,7 +29,7 @@ from bench.errors import BenchError
 from bench.files import sha256_file
 from bench.metrics import selection_score
 from bench.schema import Sample
-from bench.splits import FewShotManifest
+from bench.splits import FewShotManifest, fixed_subset
 from bench.tallrec_format import to_record
 from llm.base import LLMRunner, LLMSettings
 from llm.lora import Example, Schedule, attach_lora, save_adapter, tokenize, train
@@ -155,16 +155,13 @@ class TallRec(LLMRunner):
         stage1 = self._stage1(model, tokenizer, pad_id)
 
         train_samples, valid_samples = manifest.samples(domain)
-        if settings.valid_subset and settings.valid_subset < len(valid_samples):
-            keep = np.random.default_rng(self.seed).permutation(len(valid_samples))
-            valid_samples = [valid_samples[i] for i in sorted(keep[: settings.valid_subset])]
+        valid_samples = fixed_subset(valid_samples, settings.valid_subset, self.seed)
         valid_labels = [sample.label for sample in valid_samples]
-        examples = [self._example(tokenizer, to_record(s, domain.items)) for s in train_samples]
-        schedule = Schedule(
-            learning_rate=settings.learning_rate,
-            batch_size=settings.train_batch_size,
-            micro_batch_size=settings.micro_batch_size,
-            warmup_steps=settings.warmup_steps,
+        examples = [
+            self._example(tokenizer, render_prompt(record, self.template), record["output"])
+            for record in (to_record(s, domain.items) for s in train_samples)
+        ]
+        schedule = self._schedule(
             max_epochs=settings.max_epochs,
             max_steps=settings.max_steps,
             eval_every=eval_every(settings, len(train_samples)),
@@ -207,14 +204,18 @@ class TallRec(LLMRunner):
         scores = self.score(samples)
         return selection_score(labels, scores) if np.isfinite(scores).all() else float("nan")
 
-    def _example(self, tokenizer: Any, record: dict[str, str]) -> Example:
-        prompt = render_prompt(record, self.template)
-        return tokenize(
-            tokenizer,
-            prompt,
-            record["output"],
-            self.settings.cutoff_len,
-            self.settings.train_on_inputs,
+    def _example(self, tokenizer: Any, prompt: str, answer: str) -> Example:
+        settings = self.settings
+        return tokenize(tokenizer, prompt, answer, settings.cutoff_len, settings.train_on_inputs)
+
+    def _schedule(self, **length: int) -> Schedule:
+        settings = self.settings
+        return Schedule(
+            learning_rate=settings.learning_rate,
+            batch_size=settings.train_batch_size,
+            micro_batch_size=settings.micro_batch_size,
+            warmup_steps=settings.warmup_steps,
+            **length,
         )
 
     def _stage1(self, model: Any, tokenizer: Any, pad_id: int) -> dict[str, Any]:
@@ -225,22 +226,9 @@ class TallRec(LLMRunner):
             return {"kind": "base model's own instruction tuning", "model": settings.model}
         records = read_instruction_data(settings.instruction_data)
         examples = [
-            tokenize(
-                tokenizer,
-                render_alpaca(r, self.template),
-                r["output"],
-                settings.cutoff_len,
-                settings.train_on_inputs,
-            )
-            for r in records
+            self._example(tokenizer, render_alpaca(r, self.template), r["output"]) for r in records
         ]
-        schedule = Schedule(
-            learning_rate=settings.learning_rate,
-            batch_size=settings.train_batch_size,
-            micro_batch_size=settings.micro_batch_size,
-            warmup_steps=settings.warmup_steps,
-            max_epochs=settings.instruction_epochs,
-        )
+        schedule = self._schedule(max_epochs=settings.instruction_epochs)
         log = train(model, examples, schedule, pad_id, self.seed)
         return {
             "kind": "instruction_data",

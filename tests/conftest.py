@@ -97,3 +97,19 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 def snapshot():
     """``snapshot(folder)``: every file under it with its bytes, to prove nothing changed."""
     return _snapshot
+
+
+@pytest.fixture
+def tiny_llama():
+    """A randomly initialised 2-layer LLaMA-architecture model (for bad-input tests only)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        vocab_size=1000,
+    )
+    return LlamaForCausalLM(config)

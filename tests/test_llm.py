@@ -132,14 +132,9 @@ def test_tokenizer_without_distinct_yes_and_no_is_refused():
         answer_token_ids(tokenizer, "Response:\n")
 
 
-def test_model_folder_without_tokenizer_is_named(env, tmp_path, monkeypatch):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
+def test_model_folder_without_tokenizer_is_named(env, tmp_path, monkeypatch, tiny_llama):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    config = LlamaConfig(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=4
-    )
-    LlamaForCausalLM(config).save_pretrained(tmp_path / "weights-only")
+    tiny_llama.save_pretrained(tmp_path / "weights-only")
     with pytest.raises(BenchError, match="weights-only' could not be loaded"):
         load_model(str(tmp_path / "weights-only"))
 

@@ -16,6 +16,7 @@ from bench.splits import make_fewshot
 from bench.tallrec_format import to_record
 from llm.lora import IGNORE, _collate, _token_loss_sum
 from llm.models import load_model
+from llm.prompts import render_prompt
 from llm.scorer import YesNoScorer
 from llm.tallrec import TallRecCPU, eval_every
 
@@ -41,7 +42,8 @@ def trained(session_cache: Path, data_dir: Path, tmp_path_factory):
         runner = with_settings(TallRecCPU, **QUICK)(seed=0)
         base, tokenizer, _ = load_model()
         train, _ = manifest.samples(domain)
-        examples = [runner._example(tokenizer, to_record(s, domain.items)) for s in train]
+        records = [to_record(s, domain.items) for s in train]
+        examples = [runner._example(tokenizer, render_prompt(r), r["output"]) for r in records]
         test = list(domain.samples("test")[:12])
         base_runner = with_settings(TallRecCPU, **QUICK)(seed=0)
         base_runner.attach(base, tokenizer, domain)
@@ -110,22 +112,11 @@ def test_tallrecs_evaluation_interval():
     assert [eval_every(paper, k) for k in (16, 64, 128, 256, 512)] == [10, 10, 10, 10, 20]
 
 
-def test_adapter_of_another_base_model_is_refused(env, tmp_path: Path):
+def test_adapter_of_another_base_model_is_refused(env, tmp_path: Path, tiny_llama):
     from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
 
-    tiny = LlamaForCausalLM(
-        LlamaConfig(
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=4,
-            vocab_size=1000,
-        )
-    )
     lora = LoraConfig(r=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
-    get_peft_model(tiny, lora).save_pretrained(tmp_path / "tiny-adapter")
+    get_peft_model(tiny_llama, lora).save_pretrained(tmp_path / "tiny-adapter")
     domain, data_sha = load_domain("movie")
     runner = with_settings(TallRecCPU, init_adapter=str(tmp_path / "tiny-adapter"))(seed=0)
     with pytest.raises(BenchError, match="does not fit this base model .*size mismatch"):
