@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import resource
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,9 @@ def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRec
     scores = [float(score) for score in runner.score(test)]
     if hasattr(runner, "scoring_notes"):
         training = training | {"scoring": runner.scoring_notes()}
+    torch = sys.modules.get("torch")  # imported by the runner, if it uses torch
+    if torch is not None and torch.cuda.is_available():
+        training = training | {"peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20)}
     scored = time.perf_counter()
     if len(scores) != len(test) or not all(0.0 <= score <= 1.0 for score in scores):
         raise BenchError(

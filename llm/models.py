@@ -33,9 +33,10 @@ class ModelInfo:
     """What a run record says about the model it used."""
 
     model: str
-    source_sha256: str | None
+    source_sha256: str | None  # the .gguf file's, or a local folder's single weights file
     dtype: str
     device: str
+    revision: str | None = None  # the hub commit, for a model loaded from the hub
 
 
 def _gguf_path(spec: str) -> Path | None:
@@ -140,4 +141,5 @@ def load_model(
         model.to(device)
     model.eval()
     precision = "int8" if extra else dtype
-    return model, tokenizer, ModelInfo(spec, source_sha, precision, device)
+    revision = getattr(model.config, "_commit_hash", None) if source_sha is None else None
+    return model, tokenizer, ModelInfo(spec, source_sha, precision, device, revision)
