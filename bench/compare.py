@@ -23,7 +23,8 @@ def collect(results_dir: Path) -> tuple[list[RunRecord], list[str]]:
     """Every intact record under ``results_dir``, and one line per damaged one."""
     records, problems = [], []
     for path in sorted(results_dir.rglob("*.json")):
-        if path.name.startswith(".") or ".work" in path.parts[-2]:
+        inside = path.relative_to(results_dir).parts
+        if path.name.startswith(".") or any(part.endswith(".work") for part in inside[:-1]):
             continue
         try:
             records.append(read_record(path))
@@ -70,7 +71,6 @@ def auc_table(
 
 def provenance(records: list[RunRecord], results_dir: Path, command: str) -> str:
     """Markdown lines saying where the table's numbers come from."""
-    grid_log = results_dir / GRID_LOG
     lines = [f"Produced by `{command}` from {len(records)} run records in `{results_dir}`."]
     fit_s = sum(r.wall_s["fit"] for r in records)
     score_s = sum(r.wall_s["score"] for r in records)
@@ -78,7 +78,11 @@ def provenance(records: list[RunRecord], results_dir: Path, command: str) -> str
         f"Summed over the records: fit {fit_s:.0f} s (including data set-up), test scoring "
         f"{score_s:.0f} s."
     )
-    grids = grid_log.read_text(encoding="utf-8").splitlines() if grid_log.exists() else []
+    grids = [
+        line
+        for grid_log in sorted(results_dir.rglob(GRID_LOG))
+        for line in grid_log.read_text(encoding="utf-8").splitlines()
+    ]
     for grid in map(json.loads, grids):
         lines.append(
             f"Runs made by `{grid['command']}`: {grid['cells']} cells, {grid['computed']} "
