@@ -58,6 +58,9 @@ def test_run_writes_records_that_recompute_and_compare_reads_them(env, tmp_path:
     like_rate_row = next(line for line in table.stdout.splitlines() if "like-rate" in line)
     assert like_rate_row.count("missing") == 4  # 64 and 256 shots of each domain
 
+    adapter = results / "logreg" / "book" / "k16-seed0-valid-full.work" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text('{"r": 8}')  # what tallrec leaves there
     out = tmp_path / "report.md"
     scores = tmp_path / "scores.csv.gz"
     bench(
@@ -71,7 +74,9 @@ def test_run_writes_records_that_recompute_and_compare_reads_them(env, tmp_path:
         "--scores-out",
         str(scores),
     )
-    assert "Runs made by `python -m bench -q run --runner like-rate logreg" in out.read_text()
+    report = out.read_text()
+    assert "Runs made by `python -m bench -q run --runner like-rate logreg" in report
+    assert "from 4 run records" in report
     rows = gzip.decompress(scores.read_bytes()).decode().splitlines()
     assert len(rows) == 1 + 2 * (1000 + 2427)
 
