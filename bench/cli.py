@@ -19,6 +19,7 @@ from bench.errors import BenchError, DataError, UsageError
 from bench.files import atomic_write_text
 from bench.records import environment
 from bench.registry import DOMAINS, PAPER_DOMAINS, RUNNERS
+from bench.run import Cell
 from bench.splits import (
     PAPER_SEEDS,
     PAPER_SHOTS,
@@ -94,72 +95,96 @@ def cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """Run a grid of cells, manifest by manifest (so each RecBole dataset is built once)."""
-    from bench.run import Cell, run_cell
+def grid_cells(args: argparse.Namespace) -> tuple[list[Cell], str]:
+    """The cells ``bench run`` was asked for, and the profile they come from ('' for none)."""
+    from bench.profiles import load_profile
     from bench.runner import parse_setting, with_settings
 
-    for name in args.runner:
+    profile = load_profile(args.profile) if args.all or args.profile else None
+    if profile is None and not args.runner:
+        raise UsageError("give --runner NAME... or --all [--profile quick|paper|ci]")
+    runners = args.runner or list(profile.runners)
+    domains = args.domain or (list(profile.domains) if profile else list(PAPER_DOMAINS))
+    shots = args.shots or (list(profile.shots) if profile else list(PAPER_SHOTS))
+    seeds = args.seed or (list(profile.seeds) if profile else list(PAPER_SEEDS))
+    for name in runners:
         RUNNERS.check(name)
-    for name in [*args.domain, *([args.test_domain] if args.test_domain else [])]:
+    for name in [*domains, *([args.test_domain] if args.test_domain else [])]:
         DOMAINS.check(name)
     changes = dict(parse_setting(text) for text in args.set)
     if args.model:
         changes["model"] = args.model
-    for name in args.runner:  # an unknown setting fails before any cell runs
-        if changes:
-            with_settings(RUNNERS.load(name), **changes)
-    settings = tuple(sorted(changes.items()))
+    settings = {}
+    for name in runners:
+        merged = dict(profile.runner_settings(name)) if profile else {}
+        merged |= changes
+        if merged:  # an unknown setting fails before any cell runs
+            with_settings(RUNNERS.load(name), **merged)
+        settings[name] = tuple(sorted(merged.items()))
+    validation = args.validation or (profile.validation if profile else "full")
+    test_limit = (
+        args.test_limit if args.test_limit is not None else (profile.test_limit if profile else 0)
+    )
     cells = [
         Cell(
             runner,
             domain,
-            shots,
+            k,
             seed,
-            args.validation,
+            validation,
             args.test_domain or "",
-            args.test_limit,
-            settings,
+            test_limit,
+            settings[runner],
+            profile.name if profile else "",
         )
-        for domain in args.domain
-        for shots in args.shots
-        for seed in args.seed
-        for runner in args.runner
+        for domain in domains
+        for k in shots
+        for seed in seeds
+        for runner in runners
     ]
+    return cells, profile.name if profile else ""
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a grid of cells, manifest by manifest (so each RecBole dataset is built once)."""
+    from bench.grid import run_grid
+
+    cells, profile = grid_cells(args)
+    results_dir = args.results_dir or (Path("runs") / profile if profile else Path("runs"))
     started = time.perf_counter()
-    computed = 0
-    progress = tqdm(cells, desc="run", unit="cell", disable=args.quiet)
-    for cell in progress:
-        record, new = run_cell(cell, args.results_dir, force=args.force)
-        computed += new
-        progress.write(
-            f"{cell.runner:10} {cell.domain:6} k={cell.n_shots:<4} seed={cell.seed}  "
-            f"AUC {record.auc:.4f}  fit {record.wall_s['fit']:.2f}s{'' if new else '  (cached)'}"
-        )
+    summary = run_grid(cells, results_dir, args.force, args.fail_fast, args.quiet)
     wall_s = time.perf_counter() - started
-    summary = {
+    line = {
         "command": "python -m bench " + " ".join(sys.argv[1:]),
+        "profile": profile,
         "cells": len(cells),
-        "computed": computed,
+        "computed": len(summary.computed),
+        "failed": len(summary.failed),
         "wall_s": round(wall_s, 1),
         "environment": environment(),
     }
-    log_path = args.results_dir / GRID_LOG
+    log_path = results_dir / GRID_LOG
     previous = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
-    atomic_write_text(log_path, previous + json.dumps(summary, sort_keys=True) + "\n")
+    atomic_write_text(log_path, previous + json.dumps(line, sort_keys=True) + "\n")
     print(
-        f"{len(cells)} cells ({computed} computed) in {wall_s:.1f} s; records in {args.results_dir}"
+        f"{len(cells)} cells: {len(summary.computed)} computed, {len(summary.reused)} reused, "
+        f"{len(summary.failed)} failed in {wall_s:.1f} s; records in {results_dir}"
     )
-    return 0
+    for cell, message in summary.failed:
+        print(f"failed: {cell.record_path(results_dir)}: {message}", file=sys.stderr)
+    return 1 if summary.failed else 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Print (or write) the AUC table of the records in the results folder."""
-    records, problems = collect(args.results_dir)
+    results_dir = args.results_dir or (
+        Path("runs") / args.profile if args.profile else Path("runs")
+    )
+    records, problems = collect(results_dir)
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     if not records:
-        raise UsageError(f"no run records in {args.results_dir}: run `python -m bench run` first")
+        raise UsageError(f"no run records in {results_dir}: run `python -m bench run` first")
     fmt = {"markdown": "github", "text": "simple", "latex": "latex", "csv": "tsv"}[args.format]
     table = auc_table(records, with_paper=args.with_paper, fmt=fmt)
     if args.scores_out is not None:
@@ -169,7 +194,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 0
     if args.format == "markdown":
         command = "python -m bench " + " ".join(sys.argv[1:])
-        table = provenance(records, args.results_dir, command) + "\n\n" + table
+        table = provenance(records, results_dir, command) + "\n\n" + table
     atomic_write_text(args.out, table + "\n")
     print(args.out)
     return 0
@@ -234,15 +259,18 @@ def build_parser() -> argparse.ArgumentParser:
     split.set_defaults(handler=cmd_split)
 
     run = commands.add_parser("run", help="run runners x domains x shots x seeds")
+    run.add_argument("--all", action="store_true", help="the whole grid of --profile")
+    run.add_argument("--profile", help="paper, quick (default with --all), ci, or a .yaml")
+    run.add_argument("--runner", "--runners", nargs="+", help=", ".join(RUNNERS.names()))
+    run.add_argument("--domain", "--domains", nargs="+", help="default: movie book")
+    run.add_argument("--shots", nargs="+", type=int, help="default: 16 64 256")
+    run.add_argument("--seed", "--seeds", nargs="+", type=int, help="default: 0 1 2 3 4")
+    run.add_argument("--validation", choices=VALIDATION_MODES, help="default: full")
     run.add_argument(
-        "--runner", "--runners", nargs="+", required=True, help=", ".join(RUNNERS.names())
+        "--results-dir", type=Path, help="default: runs/<profile>/ with a profile, else runs/"
     )
-    run.add_argument("--domain", "--domains", nargs="+", default=list(PAPER_DOMAINS))
-    run.add_argument("--shots", nargs="+", type=int, default=list(PAPER_SHOTS))
-    run.add_argument("--seed", "--seeds", nargs="+", type=int, default=list(PAPER_SEEDS))
-    run.add_argument("--validation", choices=VALIDATION_MODES, default="full")
-    run.add_argument("--results-dir", type=Path, default=Path("runs"), help="default: runs/")
     run.add_argument("--force", action="store_true", help="recompute cells that have a record")
+    run.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
     run.add_argument(
         "--set",
         action="append",
@@ -257,14 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--test-limit",
         type=int,
-        default=0,
         metavar="N",
         help="score a fixed subset of N test samples (smoke runs; marked in tables)",
     )
     run.set_defaults(handler=cmd_run)
 
     compare = commands.add_parser("compare", help="AUC table of the run records")
-    compare.add_argument("--results-dir", type=Path, default=Path("runs"), help="default: runs/")
+    compare.add_argument("--profile", help="read runs/<profile>/ (default: all of runs/)")
+    compare.add_argument("--results-dir", type=Path, help="default: runs/<profile>/ or runs/")
     compare.add_argument("--format", choices=("markdown", "text", "latex", "csv"), default="text")
     compare.add_argument("--with-paper", action="store_true", help="show the paper's values")
     compare.add_argument("--out", type=Path, help="write the table (with provenance) to FILE")

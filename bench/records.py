@@ -52,6 +52,7 @@ class RunRecord:
     test_domain: str = ""  # the test split's domain ('' in records older than this field)
     variant: str = ""  # the runner settings changed from its defaults, as a label
     test_limit: int = 0  # a fixed subset of the test split was scored (0: all of it)
+    profile: str = ""  # the profile whose grid made this run ('' for a cell given by hand)
 
     @property
     def tested_on(self) -> str:

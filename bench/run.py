@@ -53,6 +53,7 @@ class Cell:
     test_domain: str = ""  # cross-domain: train on ``domain``, test on this one
     test_limit: int = 0  # score a fixed subset of this many test samples (0: all)
     settings: tuple[tuple[str, Any], ...] = ()  # runner settings changed from its defaults
+    profile: str = ""  # the profile that made this cell ('' for a cell given by hand)
 
     @property
     def variant(self) -> str:
@@ -106,6 +107,7 @@ def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRec
         }
         | ({"test_domain": cell.test_domain} if cell.cross_domain else {})
         | ({"test_limit": cell.test_limit} if cell.test_limit else {})
+        | ({"profile": cell.profile} if cell.profile else {})
     )
     path = cell.record_path(results_dir)
     if path.exists() and not force:
@@ -165,6 +167,7 @@ def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRec
         test_domain=test_domain.name,
         variant=cell.variant,
         test_limit=cell.test_limit,
+        profile=cell.profile,
     )
     write_record(record, path)
     return record, True

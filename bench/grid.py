@@ -1,0 +1,135 @@
+"""Run a grid of cells: resumable, one lock per cell, failures recorded, one summary.
+
+A finished cell (an intact record with the same run key) is skipped, so an interrupted grid
+resumes where it stopped. Records are written atomically; a lock file per cell (``flock``,
+released by the kernel when a process dies, even by SIGKILL) keeps two ``bench run``
+processes on one results folder from running the same cell twice: a process that finds a
+cell locked moves on and comes back to it at the end. A failing cell writes
+``<cell>.error.json`` (its error and traceback) and the grid goes on unless ``fail_fast``;
+each cell's log goes to ``<cell>.log`` beside its record.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bench.errors import BenchError
+from bench.files import atomic_write_text
+from bench.records import RunRecord
+from bench.run import Cell, run_cell
+
+
+@dataclass
+class GridSummary:
+    """What a grid run did."""
+
+    computed: list[Cell] = field(default_factory=list)
+    reused: list[Cell] = field(default_factory=list)
+    failed: list[tuple[Cell, str]] = field(default_factory=list)
+    records: list[RunRecord] = field(default_factory=list)
+
+
+@contextmanager
+def cell_lock(record_path: Path, wait: bool) -> Iterator[bool]:
+    """Hold the cell's lock (yield True), or yield False when another process holds it."""
+    lock_path = record_path.with_suffix(".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextmanager
+def cell_log(record_path: Path) -> Iterator[None]:
+    """Send this process's log records to ``<cell>.log`` while the cell runs."""
+    handler = logging.FileHandler(record_path.with_suffix(".log"), encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+def error_path(record_path: Path) -> Path:
+    """Where a failed cell's error goes."""
+    return record_path.with_suffix(".error.json")
+
+
+def _attempt(cell: Cell, results_dir: Path, force: bool, summary: GridSummary) -> str:
+    """Run one cell; a line saying how it went."""
+    path = cell.record_path(results_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with cell_log(path):
+            record, computed = run_cell(cell, results_dir, force=force)
+    except Exception as error:  # any failure is recorded and the grid goes on
+        message = (
+            str(error) if isinstance(error, BenchError) else f"{type(error).__name__}: {error}"
+        )
+        atomic_write_text(
+            error_path(path),
+            json.dumps(
+                {"cell": cell.__dict__, "error": message, "traceback": traceback.format_exc()},
+                indent=1,
+                default=str,
+            )
+            + "\n",
+        )
+        summary.failed.append((cell, message))
+        return f"FAILED {message}"
+    error_path(path).unlink(missing_ok=True)
+    (summary.computed if computed else summary.reused).append(cell)
+    summary.records.append(record)
+    return f"AUC {record.auc:.4f}  " + ("computed" if computed else "reused")
+
+
+def run_grid(
+    cells: Sequence[Cell],
+    results_dir: Path,
+    force: bool = False,
+    fail_fast: bool = False,
+    quiet: bool = False,
+) -> GridSummary:
+    """Run every cell (see the module docstring); cells locked elsewhere are done last."""
+    summary = GridSummary()
+    progress = tqdm(total=len(cells), desc="grid", unit="cell", disable=quiet)
+    deferred: list[Cell] = []
+    for wait, batch in ((False, list(cells)), (True, deferred)):
+        for cell in batch:
+            with cell_lock(cell.record_path(results_dir), wait=wait) as held:
+                if not held:
+                    deferred.append(cell)
+                    continue
+                started = time.perf_counter()
+                status = _attempt(cell, results_dir, force, summary)
+            progress.update()
+            progress.write(
+                f"{cell.runner:12} {cell.domain:6} k={cell.n_shots:<4} seed={cell.seed}  "
+                f"{status}  {time.perf_counter() - started:.1f}s"
+            )
+            if status.startswith("FAILED") and fail_fast:
+                progress.close()
+                return summary
+    progress.close()
+    return summary

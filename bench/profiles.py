@@ -1,0 +1,82 @@
+"""Profiles: named grids (runners x domains x shots x seeds, and their settings), one YAML each.
+
+``paper`` is the full protocol, ``quick`` every runner on real data in about half an hour on
+2 CPU cores, ``ci`` the few-minute subset whose AUCs CI guards (``bench check``). The files
+live in ``bench/profiles/``; ``--profile FILE.yaml`` takes one of your own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.errors import UsageError
+from bench.registry import DOMAINS, RUNNERS
+from bench.splits import VALIDATION_MODES
+
+PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+_KEYS = {"description", "runners", "domains", "shots", "seeds", "validation", "test_limit"}
+_KEYS |= {"settings"}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A grid and the runner settings it changes."""
+
+    name: str
+    description: str
+    runners: tuple[str, ...]
+    domains: tuple[str, ...]
+    shots: tuple[int, ...]
+    seeds: tuple[int, ...]
+    validation: str = "full"
+    test_limit: int = 0  # 0: the whole test split
+    settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # runner -> changes
+
+    def runner_settings(self, runner: str) -> tuple[tuple[str, Any], ...]:
+        """The settings this profile changes for ``runner``, sorted."""
+        return tuple(sorted(self.settings.get(runner, {}).items()))
+
+
+def profile_names() -> list[str]:
+    """Profiles shipped with the suite."""
+    return sorted(path.stem for path in PROFILES_DIR.glob("*.yaml"))
+
+
+def load_profile(name: str) -> Profile:
+    """A shipped profile by name, or a profile file by path."""
+    path = Path(name) if name.endswith((".yaml", ".yml")) else PROFILES_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise UsageError(
+            f"unknown profile {name!r}: use one of {', '.join(profile_names())} or a .yaml file"
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise UsageError(f"profile {path} is not valid YAML ({error}): fix the file") from None
+    if not isinstance(data, dict) or set(data) - _KEYS or not {"runners", "domains"} <= set(data):
+        raise UsageError(
+            f"profile {path}: expected keys {sorted(_KEYS)} (runners and domains required), "
+            f"got {sorted(data) if isinstance(data, dict) else type(data).__name__}"
+        )
+    try:
+        profile = Profile(
+            name=path.stem,
+            description=str(data.get("description", "")),
+            runners=tuple(RUNNERS.check(r) for r in data["runners"]),
+            domains=tuple(DOMAINS.check(d) for d in data["domains"]),
+            shots=tuple(int(k) for k in data.get("shots", (16, 64, 256))),
+            seeds=tuple(int(s) for s in data.get("seeds", (0, 1, 2, 3, 4))),
+            validation=str(data.get("validation", "full")),
+            test_limit=int(data.get("test_limit", 0)),
+            settings={RUNNERS.check(r): dict(v) for r, v in (data.get("settings") or {}).items()},
+        )
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"profile {path}: {error}: fix the file") from None
+    if profile.validation not in VALIDATION_MODES:
+        raise UsageError(f"profile {path}: validation must be one of {VALIDATION_MODES}")
+    return profile
