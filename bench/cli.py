@@ -97,51 +97,27 @@ def cmd_split(args: argparse.Namespace) -> int:
 
 def grid_cells(args: argparse.Namespace) -> tuple[list[Cell], str]:
     """The cells ``bench run`` was asked for, and the profile they come from ('' for none)."""
+    from bench.grid import cells_of
     from bench.profiles import load_profile
-    from bench.runner import parse_setting, with_settings
+    from bench.runner import parse_setting
 
-    profile = load_profile(args.profile) if args.all or args.profile else None
+    profile = load_profile(args.profile or "quick") if args.all or args.profile else None
     if profile is None and not args.runner:
         raise UsageError("give --runner NAME... or --all [--profile quick|paper|ci]")
-    runners = args.runner or list(profile.runners)
-    domains = args.domain or (list(profile.domains) if profile else list(PAPER_DOMAINS))
-    shots = args.shots or (list(profile.shots) if profile else list(PAPER_SHOTS))
-    seeds = args.seed or (list(profile.seeds) if profile else list(PAPER_SEEDS))
-    for name in runners:
-        RUNNERS.check(name)
-    for name in [*domains, *([args.test_domain] if args.test_domain else [])]:
-        DOMAINS.check(name)
     changes = dict(parse_setting(text) for text in args.set)
     if args.model:
         changes["model"] = args.model
-    settings = {}
-    for name in runners:
-        merged = dict(profile.runner_settings(name)) if profile else {}
-        merged |= changes
-        if merged:  # an unknown setting fails before any cell runs
-            with_settings(RUNNERS.load(name), **merged)
-        settings[name] = tuple(sorted(merged.items()))
-    validation = args.validation or (profile.validation if profile else "full")
-    test_limit = (
-        args.test_limit if args.test_limit is not None else (profile.test_limit if profile else 0)
+    cells = cells_of(
+        profile,
+        runners=args.runner,
+        domains=args.domain,
+        shots=args.shots,
+        seeds=args.seed,
+        validation=args.validation,
+        test_limit=args.test_limit,
+        test_domain=args.test_domain or "",
+        changes=changes,
     )
-    cells = [
-        Cell(
-            runner,
-            domain,
-            k,
-            seed,
-            validation,
-            args.test_domain or "",
-            test_limit,
-            settings[runner],
-            profile.name if profile else "",
-        )
-        for domain in domains
-        for k in shots
-        for seed in seeds
-        for runner in runners
-    ]
     return cells, profile.name if profile else ""
 
 
@@ -197,6 +173,42 @@ def cmd_compare(args: argparse.Namespace) -> int:
         table = provenance(records, results_dir, command) + "\n\n" + table
     atomic_write_text(args.out, table + "\n")
     print(args.out)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Re-run the ci profile and compare its AUCs with the committed reference."""
+    import tempfile
+
+    from bench.check import REFERENCE, TOLERANCE, compare, measure, read_reference, write_reference
+
+    args.reference = args.reference or REFERENCE
+    args.tolerance = TOLERANCE if args.tolerance is None else args.tolerance
+    results_dir = args.results_dir or Path(tempfile.mkdtemp(prefix="bench-check-"))
+    measured, failed = measure(results_dir, args.profile, quiet=args.quiet)
+    for line in failed:
+        print(f"failed: {line}", file=sys.stderr)
+    if args.update:
+        old = read_reference(args.reference)["cells"] if args.reference.exists() else {}
+        print(compare(measured, old, args.tolerance).table)
+        if failed:
+            print("reference not written: some cells failed", file=sys.stderr)
+            return 1
+        command = "python -m bench " + " ".join(sys.argv[1:])
+        write_reference(args.reference, measured, command, args.tolerance, args.profile)
+        print(f"wrote {args.reference}")
+        return 0
+    result = compare(measured, read_reference(args.reference)["cells"], args.tolerance)
+    print(result.table)
+    if result.failures or failed:
+        print(
+            f"AUC check failed ({len(result.failures)} cells), records in {results_dir}:",
+            file=sys.stderr,
+        )
+        for line in result.failures:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    print(f"AUC check passed: {len(measured)} cells within {args.tolerance}")
     return 0
 
 
@@ -298,6 +310,16 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", type=Path, help="write the table (with provenance) to FILE")
     compare.add_argument("--scores-out", type=Path, help="write every per-sample score (.csv.gz)")
     compare.set_defaults(handler=cmd_compare)
+
+    check = commands.add_parser("check", help="re-run the ci profile, compare AUCs (CI)")
+    check.add_argument(
+        "--reference", type=Path, default=None, help="default: reports/reference/ci.json"
+    )
+    check.add_argument("--tolerance", type=float, default=None, help="default: 0.005")
+    check.add_argument("--profile", default="ci", help="default: ci (the reference's profile)")
+    check.add_argument("--update", action="store_true", help="rewrite the reference, print diff")
+    check.add_argument("--results-dir", type=Path, help="default: a fresh temporary folder")
+    check.set_defaults(handler=cmd_check)
 
     listing = commands.add_parser("list", help="domains, validation modes, data folders")
     listing.set_defaults(handler=cmd_list)

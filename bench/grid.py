@@ -21,13 +21,67 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from bench.errors import BenchError
 from bench.files import atomic_write_text
+from bench.profiles import Profile
 from bench.records import RunRecord
+from bench.registry import DOMAINS, PAPER_DOMAINS, RUNNERS
 from bench.run import Cell, run_cell
+from bench.runner import with_settings
+from bench.splits import PAPER_SEEDS, PAPER_SHOTS
+
+
+def cells_of(
+    profile: Profile | None,
+    runners: Sequence[str] | None = None,
+    domains: Sequence[str] | None = None,
+    shots: Sequence[int] | None = None,
+    seeds: Sequence[int] | None = None,
+    validation: str | None = None,
+    test_limit: int | None = None,
+    test_domain: str = "",
+    changes: dict[str, Any] | None = None,
+) -> list[Cell]:
+    """The cells of ``profile`` (or of the paper's grid), narrowed or changed by the arguments.
+
+    Unknown runners, domains or settings fail here, before any cell runs.
+    """
+    runners = list(runners or (profile.runners if profile else ()))
+    domains = list(domains or (profile.domains if profile else PAPER_DOMAINS))
+    for name in runners:
+        RUNNERS.check(name)
+    for name in [*domains, *([test_domain] if test_domain else [])]:
+        DOMAINS.check(name)
+    settings = {}
+    for name in runners:
+        merged = dict(profile.runner_settings(name)) if profile else {}
+        merged |= changes or {}
+        if merged:
+            with_settings(RUNNERS.load(name), **merged)
+        settings[name] = tuple(sorted(merged.items()))
+    if test_limit is None:
+        test_limit = profile.test_limit if profile else 0
+    return [
+        Cell(
+            runner,
+            domain,
+            k,
+            seed,
+            validation or (profile.validation if profile else "full"),
+            test_domain,
+            test_limit,
+            settings[runner],
+            profile.name if profile else "",
+        )
+        for domain in domains
+        for k in shots or (profile.shots if profile else PAPER_SHOTS)
+        for seed in seeds or (profile.seeds if profile else PAPER_SEEDS)
+        for runner in runners
+    ]
 
 
 @dataclass
@@ -124,10 +178,11 @@ def run_grid(
                 started = time.perf_counter()
                 status = _attempt(cell, results_dir, force, summary)
             progress.update()
-            progress.write(
-                f"{cell.runner:12} {cell.domain:6} k={cell.n_shots:<4} seed={cell.seed}  "
-                f"{status}  {time.perf_counter() - started:.1f}s"
-            )
+            if not quiet:
+                progress.write(
+                    f"{cell.runner:12} {cell.domain:6} k={cell.n_shots:<4} seed={cell.seed}  "
+                    f"{status}  {time.perf_counter() - started:.1f}s"
+                )
             if status.startswith("FAILED") and fail_fast:
                 progress.close()
                 return summary

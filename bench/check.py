@@ -1,0 +1,97 @@
+"""CI's guard on AUC numbers: re-run the ``ci`` profile and compare with the reference.
+
+``reports/reference/ci.json`` holds the AUC of every cell of the ``ci`` profile, made by
+this suite (``python -m bench check --update``) and committed with that command. A cell
+whose AUC moves by more than the tolerance, or that is missing or failed, fails the check.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from tabulate import tabulate
+
+from bench.errors import DataError
+from bench.files import atomic_write_text
+from bench.grid import cells_of, run_grid
+from bench.profiles import load_profile
+from bench.records import REPO, RunRecord, environment
+
+REFERENCE = REPO / "reports" / "reference" / "ci.json"
+TOLERANCE = 0.005
+
+
+def cell_id(record: RunRecord) -> str:
+    """Stable name of a record's cell in the reference file."""
+    return f"{record.runner}/{record.domain}/k{record.n_shots}/seed{record.seed}"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Both values of every cell, and the lines that fail."""
+
+    table: str
+    failures: list[str]
+    measured: dict[str, float]
+
+
+def measure(
+    results_dir: Path, profile_name: str = "ci", quiet: bool = False
+) -> tuple[dict[str, float], list[str]]:
+    """Run the profile's grid into ``results_dir``: ({cell id: AUC}, [failed cell lines])."""
+    summary = run_grid(cells_of(load_profile(profile_name)), results_dir, quiet=quiet)
+    failed = [
+        f"{cell.runner}/{cell.domain}/k{cell.n_shots}/seed{cell.seed}: {message}"
+        for cell, message in summary.failed
+    ]
+    return {cell_id(r): r.auc for r in summary.records}, failed
+
+
+def read_reference(path: Path) -> dict:
+    """The reference file's content."""
+    try:
+        reference = json.loads(path.read_text(encoding="utf-8"))
+        reference["cells"] = {k: float(v) for k, v in reference["cells"].items()}
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise DataError(
+            f"AUC reference {path} is unreadable ({error}): restore it from git or "
+            "write it with `python -m bench check --update`"
+        ) from None
+    return reference
+
+
+def compare(
+    measured: dict[str, float], reference: dict[str, float], tolerance: float
+) -> CheckResult:
+    """Every cell's reference and measured AUC; failures beyond ``tolerance``."""
+    rows, failures = [], []
+    for key in sorted(set(measured) | set(reference)):
+        expected, got = reference.get(key), measured.get(key)
+        if expected is None or got is None:
+            status = "not in reference" if expected is None else "missing"
+            failures.append(f"{key}: {status}")
+            rows.append([key, expected, got, "", status])
+            continue
+        moved = got - expected
+        status = "ok" if abs(moved) <= tolerance else f"moved by more than {tolerance}"
+        if status != "ok":
+            failures.append(f"{key}: reference {expected:.6f}, measured {got:.6f}")
+        rows.append([key, f"{expected:.6f}", f"{got:.6f}", f"{moved:+.6f}", status])
+    headers = ["cell", "reference AUC", "measured AUC", "difference", "status"]
+    return CheckResult(tabulate(rows, headers=headers, disable_numparse=True), failures, measured)
+
+
+def write_reference(
+    path: Path, measured: dict[str, float], command: str, tolerance: float, profile: str = "ci"
+) -> None:
+    """Write a new reference (atomically)."""
+    content = {
+        "command": command,
+        "profile": profile,
+        "tolerance": tolerance,
+        "environment": environment(),
+        "cells": dict(sorted(measured.items())),
+    }
+    atomic_write_text(path, json.dumps(content, indent=1) + "\n")
