@@ -32,11 +32,13 @@ run: $(STAMP)
 	$(BIN)/python -m bench run --runner $(RUNNERS)
 	$(BIN)/python -m bench compare --with-paper
 
-# Lint, format check and the test suite (slow tests included: CI has the time).
+# Lint, format check, the test suite (slow tests included: CI has the time), and the AUC
+# regression check: the ci profile re-run and compared with reports/reference/ci.json.
 test: $(STAMP)
 	$(BIN)/ruff check bench baselines llm tests
 	$(BIN)/ruff format --check bench baselines llm tests
 	$(BIN)/python -m pytest --run-slow
+	$(BIN)/python -m bench check
 
 # Fast loop while developing.
 check: $(STAMP)
