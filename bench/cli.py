@@ -13,7 +13,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bench import config
-from bench.compare import GRID_LOG, auc_table, collect, provenance, write_scores
+from bench.compare import (
+    GRID_LOG,
+    auc_table,
+    collect,
+    cross_domain_table,
+    failed_cells,
+    provenance,
+    write_scores,
+)
 from bench.datastore import build_domain, domain_dir, load_domain, read_verified
 from bench.errors import BenchError, DataError, UsageError
 from bench.files import atomic_write_text
@@ -162,7 +170,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not records:
         raise UsageError(f"no run records in {results_dir}: run `python -m bench run` first")
     fmt = {"markdown": "github", "text": "simple", "latex": "latex", "csv": "tsv"}[args.format]
-    table = auc_table(records, with_paper=args.with_paper, fmt=fmt)
+    table = auc_table(records, args.with_paper, fmt, failed=failed_cells(results_dir))
+    table += "\n\n* best mean in its column"
+    cross = cross_domain_table(records, fmt)
+    if cross:
+        table += "\n\nCross-domain (train on one domain, test on the other):\n\n" + cross
     if args.scores_out is not None:
         write_scores(records, args.scores_out)
     if args.out is None:

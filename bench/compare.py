@@ -40,33 +40,99 @@ def _cell(values: list[float], expected_seeds: int) -> str:
     return text if len(values) >= expected_seeds else f"{text} (n={len(values)})"
 
 
+def _row_key(record: RunRecord) -> tuple[str, str]:
+    variant = record.variant + (f" test n={record.test_limit}" if record.test_limit else "")
+    return record.runner, variant.strip()
+
+
+def _label(runner: str, variant: str) -> str:
+    label = PAPER_NAMES.get(runner, runner)
+    return f"{label} [{variant}]" if variant else label
+
+
 def auc_table(
-    records: list[RunRecord], with_paper: bool = False, fmt: str = "github", seeds: int = 5
+    records: list[RunRecord],
+    with_paper: bool = False,
+    fmt: str = "github",
+    seeds: int = 5,
+    failed: frozenset[tuple[str, str, int]] = frozenset(),
 ) -> str:
-    """Rows: runners (paper rows first); columns: Movie 16/64/256 | Book 16/64/256."""
+    """AUC table in the paper's layout; the best mean of each column marked with ``*``.
+
+    Rows GRU4Rec ... TALLRec, then the rows not in the paper; columns Movie 16/64/256 | Book
+    16/64/256. ``failed`` holds (runner, domain, shots) of cells that failed (their error files), so a
+    missing cell says whether it failed or was not run.
+    """
     aucs: dict[tuple[tuple[str, str], str, int], list[float]] = defaultdict(list)
     for record in records:
         if record.tested_on == record.domain:  # cross-domain runs have their own table
-            variant = record.variant + (f" test n={record.test_limit}" if record.test_limit else "")
-            aucs[(record.runner, variant.strip()), record.domain, record.n_shots].append(record.auc)
+            aucs[_row_key(record), record.domain, record.n_shots].append(record.auc)
     order = {name: position for position, name in enumerate(PAPER_NAMES)}
-    rows_keys = sorted({r for r, _, _ in aucs}, key=lambda r: (order.get(r[0], len(order)), r))
-    headers = ["runner"] + [f"{d.capitalize()} {k}" for d in DOMAIN_ORDER for k in SHOTS]
-    rows = []
-    for runner, variant in rows_keys:
-        label = PAPER_NAMES.get(runner, runner)
-        row = [f"{label} [{variant}]" if variant else label]
-        for domain in DOMAIN_ORDER:
-            for shots in SHOTS:
-                values = aucs.get(((runner, variant), domain, shots))
-                text = _cell(values, seeds) if values else "missing"
-                paper = None if variant else PAPER_AUC.get(runner, {}).get((domain, shots))
-                if with_paper and paper is not None:
-                    diff = f"{statistics.fmean(values) * 100 - paper:+.2f}" if values else "n/a"
-                    text = f"{text} (paper {paper:.2f}, {diff})"
-                row.append(text)
+    keys = sorted({r for r, _, _ in aucs}, key=lambda r: (order.get(r[0], len(order)), r))
+    columns = [(domain, shots) for domain in DOMAIN_ORDER for shots in SHOTS]
+    best = {
+        column: max(
+            (statistics.fmean(v) for (_, d, k), v in aucs.items() if (d, k) == column),
+            default=None,
+        )
+        for column in columns
+    }
+    headers = ["runner"] + [f"{d.capitalize()} {k}" for d, k in columns]
+    rows, separated = [], False
+    for runner, variant in keys:
+        if runner not in PAPER_NAMES and not separated:
+            rows.append(["(not in the paper)"] + [""] * len(columns))
+            separated = True
+        row = [_label(runner, variant)]
+        for domain, shots in columns:
+            values = aucs.get(((runner, variant), domain, shots))
+            if values:
+                mark = " *" if statistics.fmean(values) == best[domain, shots] else ""
+                text = _cell(values, seeds) + mark
+            else:
+                text = "failed" if (runner, domain, shots) in failed else "not run"
+            paper = None if variant else PAPER_AUC.get(runner, {}).get((domain, shots))
+            if with_paper and paper is not None:
+                diff = f"{statistics.fmean(values) * 100 - paper:+.2f}" if values else "n/a"
+                text = f"{text} (paper {paper:.2f}, {diff})"
+            row.append(text)
         rows.append(row)
     return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+
+
+def cross_domain_table(records: list[RunRecord], fmt: str = "github", seeds: int = 5) -> str:
+    """AUC of runs trained on one domain and tested on the other ('' when there are none)."""
+    aucs: dict[tuple[tuple[str, str], str, int], list[float]] = defaultdict(list)
+    for record in records:
+        if record.tested_on != record.domain:
+            direction = f"{record.domain}->{record.tested_on}"
+            aucs[_row_key(record), direction, record.n_shots].append(record.auc)
+    if not aucs:
+        return ""
+    directions = sorted({d for _, d, _ in aucs})
+    headers = ["runner (train->test)"] + [f"{d} {k}" for d in directions for k in SHOTS]
+    rows = [
+        [_label(*key)]
+        + [
+            _cell(aucs[key, d, k], seeds) if (key, d, k) in aucs else "not run"
+            for d in directions
+            for k in SHOTS
+        ]
+        for key in sorted({key for key, _, _ in aucs})
+    ]
+    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+
+
+def failed_cells(results_dir: Path) -> frozenset[tuple[str, str, int]]:
+    """(runner, domain, shots) of every cell that left an error file under ``results_dir``."""
+    cells = set()
+    for path in results_dir.rglob("*.error.json"):
+        try:
+            cell = json.loads(path.read_text(encoding="utf-8"))["cell"]
+            cells.add((cell["runner"], cell["domain"], int(cell["n_shots"])))
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+    return frozenset(cells)
 
 
 def provenance(records: list[RunRecord], results_dir: Path, command: str) -> str:
