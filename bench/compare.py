@@ -60,7 +60,7 @@ def auc_table(
     """AUC table in the paper's layout; the best mean of each column marked with ``*``.
 
     Rows GRU4Rec ... TALLRec, then the rows not in the paper; columns Movie 16/64/256 | Book
-    16/64/256. ``failed`` holds (runner, domain, shots) of cells that failed (their error files), so a
+    16/64/256. ``failed``: (runner, domain, shots) of cells that left an error file, so a
     missing cell says whether it failed or was not run.
     """
     aucs: dict[tuple[tuple[str, str], str, int], list[float]] = defaultdict(list)

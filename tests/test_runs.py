@@ -35,7 +35,7 @@ def test_run_writes_records_that_recompute_and_compare_reads_them(env, tmp_path:
     args += ["--shots", "16", "--seed", "0", "--results-dir", str(results)]
     first = bench(*args)
     assert first.returncode == 0, first.stderr
-    assert "4 cells (4 computed)" in first.stdout
+    assert "4 cells: 4 computed, 0 reused" in first.stdout
     path = results / "logreg" / "book" / "k16-seed0-valid-full.json"
     record = read_record(path)
     labels = [p.label for p in record.predictions]
@@ -50,7 +50,7 @@ def test_run_writes_records_that_recompute_and_compare_reads_them(env, tmp_path:
 
     path.write_text(path.read_text()[:2000])  # a record cut short by a crash
     second = bench(*args)
-    assert "4 cells (1 computed)" in second.stdout
+    assert "4 cells: 1 computed, 3 reused" in second.stdout
     assert read_record(path).auc == record.auc
 
     table = bench("compare", "--results-dir", str(results), "--format", "markdown", "--with-paper")
