@@ -175,6 +175,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     cross = cross_domain_table(records, fmt)
     if cross:
         table += "\n\nCross-domain (train on one domain, test on the other):\n\n" + cross
+    if args.stats:
+        from bench.stats import tallrec_vs_best_baseline
+
+        stats = tallrec_vs_best_baseline(records, fmt)
+        table += "\n\nTALLRec against the best baseline, paired bootstrap over test samples "
+        table += "(1000 resamples):\n\n" + (stats or "no TALLRec and baseline runs to compare")
+    if args.plot is not None:
+        from bench.plot import plot_auc
+
+        plot_auc(records, args.plot)
     if args.scores_out is not None:
         write_scores(records, args.scores_out)
     if args.out is None:
@@ -321,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--with-paper", action="store_true", help="show the paper's values")
     compare.add_argument("--out", type=Path, help="write the table (with provenance) to FILE")
     compare.add_argument("--scores-out", type=Path, help="write every per-sample score (.csv.gz)")
+    compare.add_argument(
+        "--stats", action="store_true", help="TALLRec vs best baseline: bootstrap CIs, p-value"
+    )
+    compare.add_argument("--plot", type=Path, help="write AUC against shots to FILE.png")
     compare.set_defaults(handler=cmd_compare)
 
     check = commands.add_parser("check", help="re-run the ci profile, compare AUCs (CI)")

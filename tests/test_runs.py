@@ -134,3 +134,26 @@ def test_missing_text_encoder_is_named(env, tmp_path: Path, monkeypatch) -> None
     domain, data_sha = load_domain("movie")
     with pytest.raises(BenchError, match="text encoder .*no-model.* could not be loaded"):
         runner_class(seed=0).fit(domain, make_fewshot(domain, data_sha, 16, 0), tmp_path)
+
+
+def test_paired_bootstrap_and_plot_on_real_records(env, tmp_path: Path) -> None:
+    from bench.compare import collect
+    from bench.plot import plot_auc
+    from bench.stats import paired_bootstrap
+
+    results = tmp_path / "runs"
+    args = ["run", "--runner", "like-rate", "logreg", "--domain", "movie", "--shots", "16"]
+    assert bench(*args, "--seed", "0", "1", "--results-dir", str(results)).returncode == 0
+    records, _ = collect(results)
+    like_rate = [r for r in records if r.runner == "like-rate"]
+    logreg = [r for r in records if r.runner == "logreg"]
+    result = paired_bootstrap(like_rate, logreg)
+    assert result["seeds"] == 2
+    assert result["ci_a"][0] < result["auc_a"] < result["ci_a"][1]
+    assert result["ci_b"][0] < result["auc_b"] < result["ci_b"][1]
+    low, high = result["ci_difference"]
+    assert low < result["auc_a"] - result["auc_b"] < high and 0.0 <= result["p_value"] <= 1.0
+    same = paired_bootstrap(logreg, logreg)
+    assert same["ci_difference"] == (0.0, 0.0) and same["p_value"] == 1.0
+    plot_auc(records, tmp_path / "auc.png")
+    assert (tmp_path / "auc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,68 @@
+"""AUC against shots, one panel per domain, mean +- std over seeds as error bars."""
+
+from __future__ import annotations
+
+import io
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.files import atomic_write_bytes
+from bench.paper import PAPER_NAMES, SHOTS
+from bench.records import RunRecord
+
+DOMAIN_ORDER = ("movie", "book")
+
+
+def plot_auc(records: Sequence[RunRecord], path: Path) -> None:
+    """Write the figure to ``path`` (PNG), atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    aucs: dict[tuple[str, str, int], list[float]] = defaultdict(list)
+    for r in records:
+        if r.tested_on == r.domain and not r.variant and not r.test_limit:
+            aucs[r.runner, r.domain, r.n_shots].append(100 * r.auc)
+    order = {name: position for position, name in enumerate(PAPER_NAMES)}
+    runners = sorted({runner for runner, _, _ in aucs}, key=lambda n: (order.get(n, len(order)), n))
+    colours = plt.get_cmap("tab20").colors
+    figure, axes = plt.subplots(1, len(DOMAIN_ORDER), figsize=(11, 4.2), sharey=True)
+    for axis, domain in zip(axes, DOMAIN_ORDER, strict=True):
+        for index, runner in enumerate(runners):
+            points = [(k, aucs[runner, domain, k]) for k in SHOTS if aucs.get((runner, domain, k))]
+            if not points:
+                continue
+            shots = [k for k, _ in points]
+            means = [statistics.fmean(v) for _, v in points]
+            errors = [statistics.stdev(v) if len(v) > 1 else 0.0 for _, v in points]
+            style = "-" if runner in PAPER_NAMES else ":"
+            label = PAPER_NAMES.get(runner, runner)
+            axis.errorbar(
+                shots,
+                means,
+                yerr=errors,
+                fmt=style + "o",
+                capsize=3,
+                label=label,
+                color=colours[index % len(colours)],
+            )
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(list(SHOTS), [str(k) for k in SHOTS])
+        axis.set_title(domain)
+        axis.set_xlabel("few-shot training samples")
+        axis.axhline(50, color="grey", linewidth=0.5)
+    axes[0].set_ylabel("test AUC x 100 (mean ± std over seeds)")
+    legend = {}  # every runner once, from whichever panel has it
+    for axis in axes:
+        legend |= dict(zip(*reversed(axis.get_legend_handles_labels()), strict=True))
+    axes[-1].legend(
+        legend.values(), legend.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1)
+    )
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, metadata={"Software": None})
+    plt.close(figure)
+    atomic_write_bytes(path, buffer.getvalue())
