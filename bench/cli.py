@@ -145,6 +145,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         "computed": len(summary.computed),
         "failed": len(summary.failed),
         "wall_s": round(wall_s, 1),
+        "cells_run_s": round(summary.run_seconds, 1),
+        "grid_overhead_s": round(summary.overhead_seconds, 2),
         "environment": environment(),
     }
     log_path = results_dir / GRID_LOG
@@ -154,6 +156,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{len(cells)} cells: {len(summary.computed)} computed, {len(summary.reused)} reused, "
         f"{len(summary.failed)} failed in {wall_s:.1f} s; records in {results_dir}"
     )
+    if summary.computed:
+        print(
+            f"grid overhead {summary.overhead_seconds:.2f} s = "
+            f"{100 * summary.overhead_fraction:.2f}% of the computed cells' fit + scoring time"
+        )
     for cell, message in summary.failed:
         print(f"failed: {cell.record_path(results_dir)}: {message}", file=sys.stderr)
     return 1 if summary.failed else 0

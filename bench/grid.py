@@ -92,6 +92,13 @@ class GridSummary:
     reused: list[Cell] = field(default_factory=list)
     failed: list[tuple[Cell, str]] = field(default_factory=list)
     records: list[RunRecord] = field(default_factory=list)
+    run_seconds: float = 0.0  # fit + test scoring of the computed cells (their records)
+    overhead_seconds: float = 0.0  # everything else spent on computed cells: key, lock, record
+
+    @property
+    def overhead_fraction(self) -> float:
+        """Grid overhead relative to the computed cells' own run time."""
+        return self.overhead_seconds / self.run_seconds if self.run_seconds else 0.0
 
 
 @contextmanager
@@ -155,6 +162,8 @@ def _attempt(cell: Cell, results_dir: Path, force: bool, summary: GridSummary) -
     error_path(path).unlink(missing_ok=True)
     (summary.computed if computed else summary.reused).append(cell)
     summary.records.append(record)
+    if computed:
+        summary.run_seconds += record.wall_s["fit"] + record.wall_s["score"]
     return f"AUC {record.auc:.4f}  " + ("computed" if computed else "reused")
 
 
@@ -176,7 +185,11 @@ def run_grid(
                     deferred.append(cell)
                     continue
                 started = time.perf_counter()
+                run_before = summary.run_seconds
                 status = _attempt(cell, results_dir, force, summary)
+                if summary.run_seconds > run_before:  # computed now
+                    spent = time.perf_counter() - started
+                    summary.overhead_seconds += spent - (summary.run_seconds - run_before)
             progress.update()
             if not quiet:
                 progress.write(
