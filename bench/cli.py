@@ -136,7 +136,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     cells, profile = grid_cells(args)
     results_dir = args.results_dir or (Path("runs") / profile if profile else Path("runs"))
     started = time.perf_counter()
-    summary = run_grid(cells, results_dir, args.force, args.fail_fast, args.quiet)
+    if args.executor == "ray":
+        from bench.ray_executor import run_grid_ray
+
+        summary = run_grid_ray(
+            cells, results_dir, args.force, args.fail_fast, args.quiet, args.address
+        )
+    else:
+        summary = run_grid(cells, results_dir, args.force, args.fail_fast, args.quiet)
     wall_s = time.perf_counter() - started
     line = {
         "command": "python -m bench " + " ".join(sys.argv[1:]),
@@ -312,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--force", action="store_true", help="recompute cells that have a record")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
+    run.add_argument("--executor", choices=("local", "ray"), default="local", help="default: local")
+    run.add_argument("--address", help="ray executor: cluster address (default: a local Ray)")
     run.add_argument(
         "--set",
         action="append",

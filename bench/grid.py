@@ -84,6 +84,26 @@ def cells_of(
     ]
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How one cell went: its record (None when it failed or was locked elsewhere)."""
+
+    cell: Cell
+    record: RunRecord | None = None
+    computed: bool = False
+    error: str | None = None
+    seconds: float = 0.0  # wall time of the attempt, lock and record included
+
+    def line(self) -> str:
+        """One line for the progress output."""
+        cell = self.cell
+        where = f"{cell.runner:12} {cell.domain:6} k={cell.n_shots:<4} seed={cell.seed}  "
+        if self.error is not None:
+            return f"{where}FAILED {self.error}"
+        state = "computed" if self.computed else "reused"
+        return f"{where}AUC {self.record.auc:.4f}  {state}  {self.seconds:.1f}s"
+
+
 @dataclass
 class GridSummary:
     """What a grid run did."""
@@ -99,6 +119,20 @@ class GridSummary:
     def overhead_fraction(self) -> float:
         """Grid overhead relative to the computed cells' own run time."""
         return self.overhead_seconds / self.run_seconds if self.run_seconds else 0.0
+
+    def add(self, outcome: Outcome) -> None:
+        """Count one cell's outcome."""
+        if outcome.error is not None:
+            self.failed.append((outcome.cell, outcome.error))
+            return
+        self.records.append(outcome.record)
+        if not outcome.computed:
+            self.reused.append(outcome.cell)
+            return
+        self.computed.append(outcome.cell)
+        run = outcome.record.wall_s["fit"] + outcome.record.wall_s["score"]
+        self.run_seconds += run
+        self.overhead_seconds += outcome.seconds - run
 
 
 @contextmanager
@@ -137,34 +171,28 @@ def error_path(record_path: Path) -> Path:
     return record_path.with_suffix(".error.json")
 
 
-def _attempt(cell: Cell, results_dir: Path, force: bool, summary: GridSummary) -> str:
-    """Run one cell; a line saying how it went."""
+def execute_cell(cell: Cell, results_dir: Path, force: bool, wait: bool) -> Outcome | None:
+    """Run one cell under its lock; None when another process holds it and ``wait`` is off.
+
+    Any failure is written to ``<cell>.error.json`` and returned, never raised.
+    """
     path = cell.record_path(results_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with cell_log(path):
-            record, computed = run_cell(cell, results_dir, force=force)
-    except Exception as error:  # any failure is recorded and the grid goes on
-        message = (
-            str(error) if isinstance(error, BenchError) else f"{type(error).__name__}: {error}"
-        )
-        atomic_write_text(
-            error_path(path),
-            json.dumps(
-                {"cell": cell.__dict__, "error": message, "traceback": traceback.format_exc()},
-                indent=1,
-                default=str,
+    started = time.perf_counter()
+    with cell_lock(path, wait) as held:
+        if not held:
+            return None
+        try:
+            with cell_log(path):
+                record, computed = run_cell(cell, results_dir, force=force)
+        except Exception as error:  # any failure is recorded and the grid goes on
+            message = (
+                str(error) if isinstance(error, BenchError) else f"{type(error).__name__}: {error}"
             )
-            + "\n",
-        )
-        summary.failed.append((cell, message))
-        return f"FAILED {message}"
-    error_path(path).unlink(missing_ok=True)
-    (summary.computed if computed else summary.reused).append(cell)
-    summary.records.append(record)
-    if computed:
-        summary.run_seconds += record.wall_s["fit"] + record.wall_s["score"]
-    return f"AUC {record.auc:.4f}  " + ("computed" if computed else "reused")
+            failure = {"cell": cell.__dict__, "error": message, "traceback": traceback.format_exc()}
+            atomic_write_text(error_path(path), json.dumps(failure, indent=1, default=str) + "\n")
+            return Outcome(cell, error=message, seconds=time.perf_counter() - started)
+        error_path(path).unlink(missing_ok=True)
+    return Outcome(cell, record, computed, seconds=time.perf_counter() - started)
 
 
 def run_grid(
@@ -174,29 +202,21 @@ def run_grid(
     fail_fast: bool = False,
     quiet: bool = False,
 ) -> GridSummary:
-    """Run every cell (see the module docstring); cells locked elsewhere are done last."""
+    """Run every cell in this process (see the module docstring); locked cells come last."""
     summary = GridSummary()
     progress = tqdm(total=len(cells), desc="grid", unit="cell", disable=quiet)
     deferred: list[Cell] = []
     for wait, batch in ((False, list(cells)), (True, deferred)):
         for cell in batch:
-            with cell_lock(cell.record_path(results_dir), wait=wait) as held:
-                if not held:
-                    deferred.append(cell)
-                    continue
-                started = time.perf_counter()
-                run_before = summary.run_seconds
-                status = _attempt(cell, results_dir, force, summary)
-                if summary.run_seconds > run_before:  # computed now
-                    spent = time.perf_counter() - started
-                    summary.overhead_seconds += spent - (summary.run_seconds - run_before)
+            outcome = execute_cell(cell, results_dir, force, wait)
+            if outcome is None:
+                deferred.append(cell)
+                continue
+            summary.add(outcome)
             progress.update()
             if not quiet:
-                progress.write(
-                    f"{cell.runner:12} {cell.domain:6} k={cell.n_shots:<4} seed={cell.seed}  "
-                    f"{status}  {time.perf_counter() - started:.1f}s"
-                )
-            if status.startswith("FAILED") and fail_fast:
+                progress.write(outcome.line())
+            if outcome.error is not None and fail_fast:
                 progress.close()
                 return summary
     progress.close()
