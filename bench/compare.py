@@ -45,9 +45,14 @@ def _row_key(record: RunRecord) -> tuple[str, str]:
     return record.runner, variant.strip()
 
 
-def _label(runner: str, variant: str) -> str:
-    label = PAPER_NAMES.get(runner, runner)
+def _label(runner: str, variant: str, model: str | None = None) -> str:
+    label = PAPER_NAMES.get(runner, runner) + (f" ({model})" if model else "")
     return f"{label} [{variant}]" if variant else label
+
+
+def _models(records: list[RunRecord]) -> dict[tuple[str, str], str]:
+    """The model of each LLM row (LLM runners are those with a prompt template)."""
+    return {_row_key(r): r.config["model"] for r in records if "template" in r.config}
 
 
 def auc_table(
@@ -67,6 +72,7 @@ def auc_table(
     for record in records:
         if record.tested_on == record.domain:  # cross-domain runs have their own table
             aucs[_row_key(record), record.domain, record.n_shots].append(record.auc)
+    models = _models(records)
     order = {name: position for position, name in enumerate(PAPER_NAMES)}
     keys = sorted({r for r, _, _ in aucs}, key=lambda r: (order.get(r[0], len(order)), r))
     columns = [(domain, shots) for domain in DOMAIN_ORDER for shots in SHOTS]
@@ -83,7 +89,7 @@ def auc_table(
         if runner not in PAPER_NAMES and not separated:
             rows.append(["(not in the paper)"] + [""] * len(columns))
             separated = True
-        row = [_label(runner, variant)]
+        row = [_label(runner, variant, models.get((runner, variant)))]
         for domain, shots in columns:
             values = aucs.get(((runner, variant), domain, shots))
             if values:
@@ -109,10 +115,11 @@ def cross_domain_table(records: list[RunRecord], fmt: str = "github", seeds: int
             aucs[_row_key(record), direction, record.n_shots].append(record.auc)
     if not aucs:
         return ""
+    models = _models(records)
     directions = sorted({d for _, d, _ in aucs})
     headers = ["runner (train->test)"] + [f"{d} {k}" for d in directions for k in SHOTS]
     rows = [
-        [_label(*key)]
+        [_label(*key, models.get(key))]
         + [
             _cell(aucs[key, d, k], seeds) if (key, d, k) in aucs else "not run"
             for d in directions
