@@ -78,6 +78,9 @@ CPU = TallRecSettings(
 )
 
 
+_NOT_PROTOCOL = {"model", "dtype", "device", "load_in_8bit", "batch_size"}
+
+
 def eval_every(settings: TallRecSettings, shots: int) -> int:
     """Optimizer steps between validations: the setting, or TALLRec's rule."""
     if settings.eval_every:
@@ -114,19 +117,23 @@ class TallRec(LLMRunner):
         """The settings, the files they name (by sha256), the seed and the deviations."""
         config = super().config() | {"deviations_from_paper": self.deviations()}
         for key in ("instruction_data", "init_adapter"):
-            path = Path(getattr(self.settings, key))
-            if getattr(self.settings, key) and path.is_file():
-                config[f"{key}_sha256"] = sha256_file(path)
-            elif getattr(self.settings, key) and (path / "adapter_model.safetensors").exists():
-                config[f"{key}_sha256"] = sha256_file(path / "adapter_model.safetensors")
+            if value := getattr(self.settings, key):
+                path = Path(value)
+                weights = path / "adapter_model.safetensors" if path.is_dir() else path
+                if weights.is_file():
+                    config[f"{key}_sha256"] = sha256_file(weights)
         return config
 
     def deviations(self) -> dict[str, str]:
-        """Each setting that differs from the paper's protocol: 'paper -> this run'."""
+        """Each protocol setting that differs from the paper's: 'paper -> this run'.
+
+        The model and its precision are recorded on their own (the paper used LLaMA-7B).
+        """
         return {
             f.name: f"{getattr(PAPER, f.name)!r} -> {getattr(self.settings, f.name)!r}"
             for f in fields(TallRecSettings)
-            if getattr(PAPER, f.name) != getattr(self.settings, f.name)
+            if f.name not in _NOT_PROTOCOL
+            and getattr(PAPER, f.name) != getattr(self.settings, f.name)
         }
 
     def fit(self, domain: Domain, manifest: FewShotManifest, workdir: Path) -> dict[str, Any]:
