@@ -28,6 +28,11 @@ def cell_id(record: RunRecord) -> str:
     return f"{record.runner}/{record.domain}/k{record.n_shots}/seed{record.seed}"
 
 
+def auc_by_cell(records: list[RunRecord]) -> dict[str, float]:
+    """{cell id: AUC} of ``records``."""
+    return {cell_id(record): record.auc for record in records}
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """Both values of every cell, and the lines that fail."""
@@ -46,7 +51,7 @@ def measure(
         f"{cell.runner}/{cell.domain}/k{cell.n_shots}/seed{cell.seed}: {message}"
         for cell, message in summary.failed
     ]
-    return {cell_id(r): r.auc for r in summary.records}, failed
+    return auc_by_cell(summary.records), failed
 
 
 def read_reference(path: Path) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.check import auc_by_cell
 from bench.compare import collect
 from bench.records import read_record
 
@@ -53,7 +54,7 @@ def _table(results: Path) -> str:
 def _records(results: Path) -> dict[str, float]:
     records, problems = collect(results)
     assert not problems
-    return {f"{r.runner}/{r.domain}/{r.n_shots}/{r.seed}": r.auc for r in records}
+    return auc_by_cell(records)
 
 
 def test_grid_killed_at_several_points_resumes_to_the_same_table(env, profile, tmp_path):

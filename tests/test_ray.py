@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.check import auc_by_cell
 from bench.compare import collect
 
 pytestmark = pytest.mark.slow  # starts a Ray cluster: about a minute
@@ -42,7 +43,7 @@ def ray_cluster():
 def _auc(results: Path) -> dict[str, float]:
     records, problems = collect(results)
     assert not problems
-    return {f"{r.runner}/{r.domain}/{r.n_shots}/{r.seed}": r.auc for r in records}
+    return auc_by_cell(records)
 
 
 def test_ray_executor_gives_the_local_records_and_resumes(env, ray_cluster, tmp_path):
