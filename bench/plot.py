@@ -8,11 +8,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.compare import DOMAIN_ORDER
 from bench.files import atomic_write_bytes
 from bench.paper import PAPER_NAMES, SHOTS
 from bench.records import RunRecord
-
-DOMAIN_ORDER = ("movie", "book")
 
 
 def plot_auc(records: Sequence[RunRecord], path: Path) -> None:
@@ -24,7 +23,7 @@ def plot_auc(records: Sequence[RunRecord], path: Path) -> None:
 
     aucs: dict[tuple[str, str, int], list[float]] = defaultdict(list)
     for r in records:
-        if r.tested_on == r.domain and not r.variant and not r.test_limit:
+        if r.standard:
             aucs[r.runner, r.domain, r.n_shots].append(100 * r.auc)
     order = {name: position for position, name in enumerate(PAPER_NAMES)}
     runners = sorted({runner for runner, _, _ in aucs}, key=lambda n: (order.get(n, len(order)), n))

@@ -55,6 +55,11 @@ class RunRecord:
     profile: str = ""  # the profile whose grid made this run ('' for a cell given by hand)
 
     @property
+    def standard(self) -> bool:
+        """Same-domain test, the runner's default settings, the whole test split."""
+        return self.tested_on == self.domain and not self.variant and not self.test_limit
+
+    @property
     def tested_on(self) -> str:
         """The domain whose test split was scored."""
         return self.test_domain or self.domain

@@ -75,7 +75,7 @@ def tallrec_vs_best_baseline(records: Sequence[RunRecord], fmt: str = "github") 
     """Per column: the TALLRec row against the best of the paper's baselines ('' if none)."""
     groups: dict[tuple[str, str, int], list[RunRecord]] = defaultdict(list)
     for r in records:
-        if r.tested_on == r.domain and not r.variant and not r.test_limit:
+        if r.standard:
             groups[r.runner, r.domain, r.n_shots].append(r)
     rows = []
     for (runner, domain, shots), llm in sorted(groups.items()):

@@ -83,7 +83,7 @@ class EndpointICL:
         return asdict(self.settings) | {"seed": self.seed}
 
     def fit(self, domain: Domain, manifest: FewShotManifest, workdir: Path) -> dict[str, Any]:
-        """Check the endpoint answers; pick the demonstrations."""
+        """Pick the demonstrations (the endpoint is first asked when scoring)."""
         self.domain = domain
         chosen, self.demos = demonstrations(domain, manifest, self.settings.demos)
         return {"demo_sample_ids": [s.sample_id for s in chosen], "trained": False}
