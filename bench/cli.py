@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -26,7 +27,7 @@ from bench.datastore import build_domain, domain_dir, load_domain, read_verified
 from bench.errors import BenchError, DataError, UsageError
 from bench.files import atomic_write_text
 from bench.records import environment
-from bench.registry import DOMAINS, PAPER_DOMAINS, RUNNERS
+from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS, PAPER_DOMAINS, RUNNERS
 from bench.run import Cell
 from bench.splits import (
     PAPER_SEEDS,
@@ -39,6 +40,11 @@ from bench.splits import (
 )
 from bench.tallrec_format import write_tallrec_files
 
+TASKS = ("like", "next-item")
+# ``run --task next-item`` without --runner: the sequential baselines and the LLM runners
+# that fit this machine (the full LLaRA / TALLRec protocols need a GPU).
+NEXT_ITEM_DEFAULT_RUNNERS = ("gru4rec", "caser", "sasrec", "icl", "tallrec-next-cpu", "llara-cpu")
+
 EPILOG = """examples:
   python -m bench data build --domain all
   python -m bench data export-tallrec --domain movie --out exported/
@@ -48,6 +54,8 @@ EPILOG = """examples:
   python -m bench run --runner tallrec --model /models/llama-7b --set load_in_8bit=true
   python -m bench run --runner icl-api --set endpoint=https://api.openai.com/v1
   python -m bench compare --with-paper --format markdown
+  python -m bench run --task next-item --runner sasrec icl llara-cpu --domain lastfm
+  python -m bench compare --task next-item
   python -m bench list
 """
 
@@ -58,7 +66,9 @@ def _domains(value: str) -> list[str]:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Build domains into the cache."""
-    for name in tqdm(_domains(args.domain), desc="build", unit="domain", disable=args.quiet):
+    next_item = NEXT_ITEM_DOMAINS.names()
+    names = [args.domain] if args.domain in next_item else _domains(args.domain)
+    for name in tqdm(names, desc="build", unit="domain", disable=args.quiet):
         path = build_domain(name, force=args.force)
         print(f"{name}: {path}")
     return 0
@@ -129,10 +139,50 @@ def grid_cells(args: argparse.Namespace) -> tuple[list[Cell], str]:
     return cells, profile.name if profile else ""
 
 
+def cmd_run_next_item(args: argparse.Namespace) -> int:
+    """Run next-item cells (runner x domain x seed); a failing cell is reported, others go on."""
+    from bench.nextitem_run import NextItemCell, run_next_item_cell
+    from bench.runner import parse_setting
+
+    runners = args.runner or list(NEXT_ITEM_DEFAULT_RUNNERS)
+    for name in runners:
+        NEXT_ITEM_RUNNERS.check(name)
+    domains = args.domain or list(NEXT_ITEM_DOMAINS.names())
+    for name in domains:
+        NEXT_ITEM_DOMAINS.check(name)
+    changes = dict(parse_setting(text) for text in args.set)
+    if args.model:
+        changes["model"] = args.model
+    settings = tuple(sorted(changes.items()))
+    cells = [
+        NextItemCell(runner, domain, seed, settings, args.test_limit or 0)
+        for domain in domains
+        for runner in runners
+        for seed in args.seed or [0]
+    ]
+    results_dir = args.results_dir or Path("runs")
+    failed = 0
+    for cell in tqdm(cells, desc="next-item", unit="cell", disable=args.quiet):
+        try:
+            record, computed = run_next_item_cell(cell, results_dir, args.force)
+        except BenchError as error:
+            if args.fail_fast:
+                raise
+            failed += 1
+            print(f"failed: {cell.record_path(results_dir)}: {error}", file=sys.stderr)
+            continue
+        rank = record.metrics["rank"]["hit_ratio"]
+        state = "computed" if computed else "reused"
+        print(f"{cell.record_path(results_dir)}: HR@1 rank {rank:.4f} ({state})")
+    return 1 if failed else 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a grid of cells, manifest by manifest (so each RecBole dataset is built once)."""
     from bench.grid import run_grid
 
+    if args.task == "next-item":
+        return cmd_run_next_item(args)
     cells, profile = grid_cells(args)
     results_dir = args.results_dir or (Path("runs") / profile if profile else Path("runs"))
     started = time.perf_counter()
@@ -178,12 +228,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
     results_dir = args.results_dir or (
         Path("runs") / args.profile if args.profile else Path("runs")
     )
+    fmt = {"markdown": "github", "text": "simple", "latex": "latex", "csv": "tsv"}[args.format]
+    if args.task == "next-item":
+        from bench.nextitem_compare import collect_next_item, next_item_provenance, next_item_table
+
+        records, problems = collect_next_item(results_dir)
+        for problem in problems:
+            print(f"warning: {problem}", file=sys.stderr)
+        if not records:
+            raise UsageError(
+                f"no next-item records in {results_dir}: run "
+                "`python -m bench run --task next-item` first"
+            )
+        return _emit(
+            next_item_table(records, fmt), args, records, results_dir, next_item_provenance
+        )
     records, problems = collect(results_dir)
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     if not records:
         raise UsageError(f"no run records in {results_dir}: run `python -m bench run` first")
-    fmt = {"markdown": "github", "text": "simple", "latex": "latex", "csv": "tsv"}[args.format]
     table = auc_table(records, args.with_paper, fmt, failed=failed_cells(results_dir))
     table += "\n\n* best mean in its column"
     cross = cross_domain_table(records, fmt)
@@ -201,12 +265,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
         plot_auc(records, args.plot)
     if args.scores_out is not None:
         write_scores(records, args.scores_out)
+    return _emit(table, args, records, results_dir, provenance)
+
+
+def _emit(
+    table: str, args: argparse.Namespace, records: list, results_dir: Path, describe: Any
+) -> int:
+    """Print ``table``, or write it (Markdown: with ``describe``'s provenance) to ``--out``."""
     if args.out is None:
         print(table)
         return 0
     if args.format == "markdown":
         command = "python -m bench " + " ".join(sys.argv[1:])
-        table = provenance(records, results_dir, command) + "\n\n" + table
+        table = describe(records, results_dir, command) + "\n\n" + table
     atomic_write_text(args.out, table + "\n")
     print(args.out)
     return 0
@@ -308,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run runners x domains x shots x seeds")
     run.add_argument("--all", action="store_true", help="the whole grid of --profile")
+    run.add_argument("--task", choices=TASKS, default="like", help="default: like (TALLRec)")
     run.add_argument("--profile", help="paper, quick (default with --all), ci, or a .yaml")
     run.add_argument("--runner", "--runners", nargs="+", help=", ".join(RUNNERS.names()))
     run.add_argument("--domain", "--domains", nargs="+", help="default: movie book")
@@ -342,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser("compare", help="AUC table of the run records")
     compare.add_argument("--profile", help="read runs/<profile>/ (default: all of runs/)")
+    compare.add_argument("--task", choices=TASKS, default="like", help="default: like (TALLRec)")
     compare.add_argument("--results-dir", type=Path, help="default: runs/<profile>/ or runs/")
     compare.add_argument("--format", choices=("markdown", "text", "latex", "csv"), default="text")
     compare.add_argument("--with-paper", action="store_true", help="show the paper's values")

@@ -16,7 +16,7 @@ from bench.cards import Card, load_card
 from bench.domain import Domain
 from bench.errors import DataError
 from bench.files import atomic_directory, canonical_json, sha256_bytes
-from bench.registry import DOMAINS
+from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS
 from bench.schema import SPLITS, Item, Sample
 from bench.sources import resolve_files
 
@@ -42,6 +42,23 @@ def serialise(domain: Domain) -> dict[str, bytes]:
     return files
 
 
+def _counts(domain: Domain) -> dict[str, Any]:
+    return {
+        split: {
+            "samples": len(domain.samples(split)),
+            "likes": sum(sample.label for sample in domain.samples(split)),
+        }
+        for split in SPLITS
+    } | {"items": len(domain.items)}
+
+
+def _builder(name: str) -> Any:
+    """The build function of a like/dislike or next-item domain."""
+    if name in NEXT_ITEM_DOMAINS.names():
+        return NEXT_ITEM_DOMAINS.load(name)
+    return DOMAINS.load(name)
+
+
 def data_sha256(file_hashes: dict[str, str]) -> str:
     """One hash for a whole built domain: sha256 of its sorted file hashes."""
     return sha256_bytes(canonical_json(file_hashes).encode("utf-8"))
@@ -49,7 +66,8 @@ def data_sha256(file_hashes: dict[str, str]) -> str:
 
 def build_domain(name: str, force: bool = False) -> Path:
     """Build ``name`` into the cache (skipped when a verified build exists, unless ``force``)."""
-    DOMAINS.check(name)
+    if name not in NEXT_ITEM_DOMAINS.names():
+        DOMAINS.check(name)
     target = domain_dir(name)
     card = load_card(name)
     if not force and (target / MANIFEST).exists():
@@ -61,8 +79,8 @@ def build_domain(name: str, force: bool = False) -> Path:
             log.warning("rebuilding %s: %s", name, error)
     inputs = [entry for entry in card.files if entry.role == "input"]
     resolved = resolve_files(inputs)
-    domain = DOMAINS.load(name)(card, {key: path for key, (path, _) in resolved.items()})
-    files = serialise(domain)
+    domain = _builder(name)(card, {key: path for key, (path, _) in resolved.items()})
+    files = serialise(domain) if isinstance(domain, Domain) else domain.files()
     hashes = {file_name: sha256_bytes(content) for file_name, content in files.items()}
     for file_name, expected in card.outputs.items():
         if hashes.get(file_name) != expected:
@@ -77,14 +95,7 @@ def build_domain(name: str, force: bool = False) -> Path:
         "sources": {key: sha256 for key, (_, sha256) in resolved.items()},
         "files": hashes,
         "data_sha256": data_sha256(hashes),
-        "counts": {
-            split: {
-                "samples": len(domain.samples(split)),
-                "likes": sum(sample.label for sample in domain.samples(split)),
-            }
-            for split in SPLITS
-        }
-        | {"items": len(domain.items)},
+        "counts": _counts(domain) if isinstance(domain, Domain) else domain.counts(),
     }
     with atomic_directory(target) as staging:
         for file_name, content in files.items():
@@ -128,9 +139,8 @@ def read_verified(name: str) -> tuple[dict[str, Any], dict[str, bytes]]:
     return manifest, contents
 
 
-def load_domain(name: str) -> tuple[Domain, str]:
-    """The built domain and its ``data_sha256``; a missing, damaged or stale build is rebuilt."""
-    DOMAINS.check(name)
+def verified_build(name: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Manifest and files of a verified build; a missing, damaged or stale one is rebuilt."""
     try:
         manifest, contents = read_verified(name)
         _check_current(load_card(name), manifest)
@@ -139,6 +149,13 @@ def load_domain(name: str) -> tuple[Domain, str]:
             log.warning("rebuilding %s: %s", name, error)
         build_domain(name, force=True)
         manifest, contents = read_verified(name)
+    return manifest, contents
+
+
+def load_domain(name: str) -> tuple[Domain, str]:
+    """The built domain and its ``data_sha256``; a missing, damaged or stale build is rebuilt."""
+    DOMAINS.check(name)
+    manifest, contents = verified_build(name)
 
     def records(file_name: str) -> list[dict[str, Any]]:
         return [json.loads(line) for line in contents[file_name].decode("utf-8").splitlines()]

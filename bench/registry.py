@@ -47,6 +47,14 @@ DOMAINS = Registry(
         "book-bx": "bench.bookcrossing:build",
     },
 )
+# The next-item task's domains (LLaRA); built and cached like the like/dislike ones.
+NEXT_ITEM_DOMAINS = Registry(
+    "next-item domain",
+    {
+        "lastfm": "bench.nextitem:build_lastfm",
+        "movielens-next": "bench.nextitem:build_movielens_next",
+    },
+)
 # What ``--domain all`` means: the paper's domains, buildable from public files.
 # ``book-bx`` needs BookCrossing's raw CSVs, which only some users have.
 PAPER_DOMAINS = ("movie", "book")
@@ -73,3 +81,19 @@ RUNNERS = Registry(
 )
 # The six sequential baselines of the paper's Table 1, in its row order.
 PAPER_BASELINES = ("gru4rec", "caser", "sasrec", "dros", "gru-bert", "dros-bert")
+
+# Runners of the next-item task (LLaRA): their own interface (fit on a next-item domain,
+# rank the 20 candidates, optionally generate an answer), so a registry of their own.
+NEXT_ITEM_RUNNERS = Registry(
+    "next-item runner",
+    {
+        "gru4rec": "baselines.next_item:GRU4RecNext",
+        "caser": "baselines.next_item:CaserNext",
+        "sasrec": "baselines.next_item:SASRecNext",
+        "icl": "llm.llara:ICLNext",
+        "tallrec-next": "llm.llara:TallRecNext",
+        "tallrec-next-cpu": "llm.llara:TallRecNextCPU",
+        "llara": "llm.llara:LLaRA",
+        "llara-cpu": "llm.llara:LLaRACPU",
+    },
+)

@@ -41,6 +41,13 @@ def loaded_domain(name: str) -> tuple[Domain, str]:
     return _LOADED[key]
 
 
+def variant_label(settings: tuple[tuple[str, Any], ...]) -> str:
+    """A readable, file-name-safe label of changed runner settings ('' for none)."""
+    text = ",".join(f"{key}={value}" for key, value in settings)
+    text = re.sub(r"[^A-Za-z0-9._=,-]+", "_", text)
+    return text if len(text) <= 80 else f"{text[:60]}~{sha256_bytes(text.encode())[:12]}"
+
+
 @dataclass(frozen=True)
 class Cell:
     """One run of the grid."""
@@ -58,9 +65,7 @@ class Cell:
     @property
     def variant(self) -> str:
         """A readable, file-name-safe label of the changed settings ('' for none)."""
-        text = ",".join(f"{key}={value}" for key, value in self.settings)
-        text = re.sub(r"[^A-Za-z0-9._=,-]+", "_", text)
-        return text if len(text) <= 80 else f"{text[:60]}~{sha256_bytes(text.encode())[:12]}"
+        return variant_label(self.settings)
 
     def record_path(self, results_dir: Path) -> Path:
         """Where this cell's record lives."""

@@ -42,7 +42,9 @@ def shared_model(settings: LLMSettings) -> tuple[Any, Any, ModelInfo]:
     """The model for ``settings``, loaded once per process (for runners that do not train)."""
     key = (settings.model, settings.dtype, settings.device, settings.load_in_8bit)
     if key not in _MODELS:
-        _MODELS[key] = load_model(*key)
+        model, tokenizer, info = load_model(*key)
+        model.requires_grad_(False)  # shared for inference only; training loads its own
+        _MODELS[key] = model, tokenizer, info
     return _MODELS[key]
 
 

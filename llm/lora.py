@@ -11,6 +11,7 @@ last step); the best evaluation's adapter weights are restored at the end.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -149,9 +150,12 @@ def _token_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.T
     """Summed next-token cross-entropy over the label tokens, and how many there were."""
     device = next(p for p in model.parameters() if p.requires_grad).device
     labels = batch["labels"].to(device)
-    logits = model(
-        input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
-    ).logits
+    inputs = (
+        {"inputs_embeds": batch["inputs_embeds"].to(device)}
+        if "inputs_embeds" in batch
+        else {"input_ids": batch["input_ids"].to(device)}
+    )
+    logits = model(**inputs, attention_mask=batch["attention_mask"].to(device)).logits
     targets = labels[:, 1:]
     loss = torch.nn.functional.cross_entropy(
         logits[:, :-1].flatten(0, 1).float(),
@@ -169,13 +173,23 @@ def train(
     pad_id: int,
     seed: int,
     evaluate: Callable[[], float] | None = None,
+    collate: Callable[[list[Any], int], dict[str, torch.Tensor]] | None = None,
+    modules: Sequence[torch.nn.Module] = (),
 ) -> TrainingLog:
-    """Train the trainable parameters of ``model``; restore the best evaluation's weights."""
+    """Train the trainable parameters of ``model``; restore the best evaluation's weights.
+
+    ``collate(examples, step)`` makes a micro-batch (default: right-padded token ids of
+    :class:`Example` s); it may return ``inputs_embeds`` instead of ``input_ids``.
+    ``modules`` train beside the adapter (LLaRA's projector); their weights are restored
+    with it.
+    """
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
     if not examples:
         raise BenchError("no training examples: check the few-shot manifest")
+    collate = collate or (lambda chunk, _step: _collate(chunk, pad_id))
     parameters = [p for p in model.parameters() if p.requires_grad]
+    parameters += [p for module in modules for p in module.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=schedule.learning_rate, weight_decay=0.0)
     total = schedule.total_steps(len(examples))
     warmup = schedule.warmup_steps
@@ -189,10 +203,11 @@ def train(
     generator = torch.Generator().manual_seed(seed)
     result = TrainingLog()
     best_state: dict[str, torch.Tensor] | None = None
+    best_modules: list[dict[str, torch.Tensor]] = []
     stale = 0
 
     def checkpoint() -> bool:
-        nonlocal best_state, stale
+        nonlocal best_state, best_modules, stale
         model.eval()
         score = evaluate()
         model.train()
@@ -208,11 +223,14 @@ def train(
             best_state = {
                 k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()
             }
+            best_modules = [copy.deepcopy(module.state_dict()) for module in modules]
             return False
         stale += 1
         return bool(schedule.patience) and stale >= schedule.patience
 
     model.train()
+    for module in modules:
+        module.train()
     micro = schedule.micro_batch_size
     while result.steps < total and not result.stopped_early:
         order = torch.randperm(len(examples), generator=generator).tolist()
@@ -222,7 +240,7 @@ def train(
             for i in range(0, len(chunks), schedule.accumulation)
         ]
         for group in groups:
-            batches = [_collate([examples[i] for i in chunk], pad_id) for chunk in group]
+            batches = [collate([examples[i] for i in chunk], result.steps) for chunk in group]
             tokens = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in batches)
             step_loss = 0.0
             for batch in batches:
@@ -250,7 +268,11 @@ def train(
         result.epochs += 1
     if best_state is not None:
         set_peft_model_state_dict(model, best_state)
+        for module, state in zip(modules, best_modules, strict=True):
+            module.load_state_dict(state)
     model.eval()
+    for module in modules:
+        module.eval()
     return result
 
 

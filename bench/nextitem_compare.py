@@ -1,0 +1,153 @@
+"""``bench compare --task next-item``: ValidRatio and HitRatio@1 beside LLaRA's numbers.
+
+Columns per domain: ValidRatio and HitRatio@1 (over all test samples, LLaRA's README
+definition) of the generated answers under LLaRA's matching rule, HitRatio@1 under the exact
+title rule, and HitRatio@1 in ``rank`` mode (the top-scored candidate; ValidRatio 1) with its
+95% bootstrap interval. Several seeds of a cell are averaged (n shown).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from tabulate import tabulate
+
+from bench.errors import DataError
+from bench.nextitem import load_next_item_domain
+from bench.nextitem_run import TASK, NextItemRecord, read_next_item_record
+from bench.registry import NEXT_ITEM_DOMAINS
+
+log = logging.getLogger(__name__)
+DOMAIN_LABELS = {"movielens-next": "MovieLens", "lastfm": "LastFM"}
+# LLaRA's README (July 2024): (ValidRatio, HitRatio@1) per dataset; Steam is not built here.
+PUBLISHED = {
+    "LLaRA (SASRec)": {
+        "MovieLens": (0.9789, 0.4526),
+        "Steam": (0.9958, 0.5051),
+        "LastFM": (0.9754, 0.5246),
+    },
+    "LLaRA (GRU4Rec)": {
+        "MovieLens": (0.9684, 0.4000),
+        "Steam": (0.9840, 0.4916),
+        "LastFM": (0.9672, 0.4918),
+    },
+    "LLaRA (Caser)": {
+        "MovieLens": (0.9684, 0.4211),
+        "Steam": (0.9519, 0.4621),
+        "LastFM": (0.9754, 0.4836),
+    },
+}
+RUNNER_ORDER = (
+    "gru4rec",
+    "caser",
+    "sasrec",
+    "icl",
+    "tallrec-next",
+    "tallrec-next-cpu",
+    "llara",
+    "llara-cpu",
+)
+
+
+def collect_next_item(results_dir: Path) -> tuple[list[NextItemRecord], list[str]]:
+    """Every intact next-item record under ``results_dir`` and a line per unreadable one."""
+    records, problems = [], []
+    domains = {}
+    for path in (
+        sorted((results_dir / TASK).glob("*/*/*.json")) if (results_dir / TASK).exists() else []
+    ):
+        if ".work" in path.parts[-2] or path.name.endswith(".error.json"):
+            continue
+        name = path.parent.name
+        if name not in NEXT_ITEM_DOMAINS.names():
+            continue
+        if name not in domains:
+            domains[name] = load_next_item_domain(name)[0]
+        try:
+            records.append(read_next_item_record(path, domains[name]))
+        except DataError as error:
+            problems.append(str(error))
+    return records, problems
+
+
+def _cell(values: list[float], ci: list[float] | None = None) -> str:
+    text = f"{np.mean(values):.4f}"
+    if len(values) > 1:
+        text += f" ±{np.std(values):.4f} (n={len(values)})"
+    elif ci is not None:
+        text += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+    return text
+
+
+def next_item_table(records: list[NextItemRecord], fmt: str = "simple") -> str:
+    """The comparison table (``fmt``: a tabulate format)."""
+    domains = [d for d in DOMAIN_LABELS if any(r.domain == d for r in records)]
+    groups: dict[tuple[str, str], dict[str, list[NextItemRecord]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for record in records:
+        label = record.runner + (f"@{record.variant}" if record.variant else "")
+        label += f" (test {record.test_limit})" if record.test_limit else ""
+        groups[(record.runner, label)][record.domain].append(record)
+    order = {name: i for i, name in enumerate(RUNNER_ORDER)}
+    headers = ["runner"]
+    for domain in domains:
+        name = DOMAIN_LABELS[domain]
+        headers += [
+            f"{name} Valid",
+            f"{name} HR@1",
+            f"{name} HR@1 exact",
+            f"{name} HR@1 rank [95% CI]",
+        ]
+    rows = []
+    for runner, label in sorted(groups, key=lambda key: (order.get(key[0], 99), key[1])):
+        row = [label]
+        for domain in domains:
+            cell = groups[(runner, label)].get(domain, [])
+            generated = [r for r in cell if "generate-llara" in r.metrics]
+            if generated:
+                row += [
+                    _cell([r.metrics["generate-llara"]["valid_ratio"] for r in generated]),
+                    _cell([r.metrics["generate-llara"]["hit_ratio"] for r in generated]),
+                    _cell([r.metrics["generate-exact"]["hit_ratio"] for r in generated]),
+                ]
+            else:
+                row += ["—", "—", "—"] if cell else ["not run"] * 3
+            ranked = [r.metrics["rank"] for r in cell]
+            ci = ranked[0]["hit_ratio_ci95"] if len(ranked) == 1 else None
+            row.append(_cell([m["hit_ratio"] for m in ranked], ci) if ranked else "not run")
+        rows.append(row)
+    for name, values in PUBLISHED.items():
+        row = [f"{name}, published"]
+        for domain in domains:
+            valid, hit = values[DOMAIN_LABELS[domain]]
+            row += [f"{valid:.4f}", f"{hit:.4f}", "", ""]
+        rows.append(row)
+    table = tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+    steam = ", ".join(
+        f"{n}: {v['Steam'][0]:.4f} / {v['Steam'][1]:.4f}" for n, v in PUBLISHED.items()
+    )
+    return (
+        table
+        + f"\n\nLLaRA published on Steam (not built here: no train split was released): {steam}."
+    )
+
+
+def next_item_provenance(records: list[NextItemRecord], results_dir: Path, command: str) -> str:
+    """Markdown lines saying where the next-item table's numbers come from."""
+    wall = {part: sum(r.wall_s[part] for r in records) for part in ("fit", "rank", "generate")}
+    lines = [
+        f"Produced by `{command}` from {len(records)} next-item run records in `{results_dir}`.",
+        "Summed over the records: "
+        + ", ".join(f"{part} {seconds:.0f} s" for part, seconds in wall.items())
+        + ".",
+        f"Seeds {sorted({r.seed for r in records})}; machine "
+        f"{sorted({r.environment.get('machine', '?') for r in records})}; commit "
+        f"{sorted({str(r.environment.get('git_commit')) for r in records})}.",
+        "Per-sample candidate scores and answers: each run record (`next-item/` under the "
+        "results folder).",
+    ]
+    return "\n".join(f"- {line}" for line in lines)

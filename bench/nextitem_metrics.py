@@ -1,0 +1,82 @@
+"""Next-item metrics: which candidate an answer names, HitRatio@1, ValidRatio, bootstrap CIs.
+
+Matching rules for a generated answer:
+- ``llara``: LLaRA's ``calculate_hr1``: the answer's first line, lower-cased and stripped;
+  every candidate title (lower-cased, stripped) that is a substring of it is named; the answer
+  is valid when exactly one candidate is named.
+- ``exact``: the first line, without surrounding whitespace, a final period and then
+  surrounding quotes, must equal one candidate title (case-insensitive).
+
+In ``rank`` mode the answer is the highest-scored candidate, so ValidRatio is 1.
+HitRatio@1 is reported over all samples (LLaRA's README) and over valid answers only (what
+LLaRA's code logs as ``hr``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+RULES = ("llara", "exact")
+
+
+def named_candidates(answer: str, titles: Sequence[str], rule: str = "llara") -> list[int]:
+    """Indices of the candidates that ``answer`` names under ``rule``."""
+    lines = answer.strip().split("\n")
+    first = lines[0] if lines else ""
+    if rule == "llara":
+        text = first.strip().lower()
+        return [i for i, title in enumerate(titles) if title.strip().lower() in text]
+    if rule == "exact":
+        text = first.strip().removesuffix(".").strip().strip("\"'").strip().lower()
+        return [i for i, title in enumerate(titles) if title.strip().lower() == text]
+    raise ValueError(f"unknown matching rule {rule!r}: use one of {RULES}")
+
+
+def choice_of(answer: str, titles: Sequence[str], rule: str = "llara") -> int | None:
+    """The candidate index an answer picks, or None when it names none or several."""
+    named = named_candidates(answer, titles, rule)
+    return named[0] if len(named) == 1 else None
+
+
+@dataclass(frozen=True)
+class NextItemMetrics:
+    """HitRatio@1 over all samples and over valid answers, and ValidRatio."""
+
+    n: int
+    valid_ratio: float
+    hit_ratio: float  # correct / all samples (LLaRA's README)
+    hit_ratio_valid: float  # correct / valid answers (LLaRA's code)
+
+
+def metrics_of(choices: Sequence[int | None], targets: Sequence[int]) -> NextItemMetrics:
+    """Metrics from each sample's chosen candidate index (None: invalid) and target index."""
+    n = len(choices)
+    valid = sum(choice is not None for choice in choices)
+    correct = sum(c == t for c, t in zip(choices, targets, strict=True) if c is not None)
+    return NextItemMetrics(
+        n=n,
+        valid_ratio=valid / n if n else 0.0,
+        hit_ratio=correct / n if n else 0.0,
+        hit_ratio_valid=correct / valid if valid else 0.0,
+    )
+
+
+def rank_choice(scores: Sequence[float]) -> int:
+    """The highest-scored candidate (the first on ties)."""
+    return int(np.argmax(np.asarray(scores)))
+
+
+def bootstrap_interval(
+    hits: Sequence[int], seed: int = 0, resamples: int = 10_000, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of 0/1 ``hits`` (samples resampled)."""
+    values = np.asarray(hits, dtype=float)
+    if values.size == 0:
+        return (0.0, 0.0)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, size=(resamples, values.size))].mean(axis=1)
+    tail = (1 - level) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))

@@ -1,0 +1,220 @@
+"""Run one next-item cell (runner x domain x seed): fit, answer the test samples, record.
+
+A record keeps, per test sample, the target's position among the 20 candidates, every
+candidate's score (``rank``) and the generated answer (when the runner generates), so any
+metric can be recomputed from it; its metrics are recomputed and checked when it is read.
+Records live in ``<results>/next-item/<runner>[@variant]/<domain>/seed<S>[-test<N>].json``
+and are reused when their run key matches (same resume rule and per-cell lock as the
+like/dislike grid).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError, DataError
+from bench.files import atomic_write_text
+from bench.grid import cell_lock, cell_log
+from bench.nextitem import NextItemDomain, NextItemSample, load_next_item_domain
+from bench.nextitem_metrics import (
+    RULES,
+    bootstrap_interval,
+    choice_of,
+    metrics_of,
+    rank_choice,
+)
+from bench.records import environment, run_key
+from bench.registry import NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS
+from bench.run import variant_label
+from bench.runner import with_settings
+from bench.splits import fixed_subset
+
+log = logging.getLogger(__name__)
+TASK = "next-item"
+
+
+@dataclass(frozen=True)
+class NextItemPrediction:
+    """One test sample: where the target is, every candidate's score, the generated answer."""
+
+    sample_id: str
+    target_index: int
+    scores: tuple[float, ...]
+    answer: str = ""
+
+
+@dataclass(frozen=True)
+class NextItemRecord:
+    """Everything needed to trust, recompute and compare one next-item run."""
+
+    run_key: str
+    task: str
+    runner: str
+    domain: str
+    seed: int
+    data_sha256: str
+    config: dict[str, Any]
+    training: dict[str, Any]
+    metrics: dict[str, dict[str, Any]]
+    wall_s: dict[str, float]
+    peak_rss_mb: float
+    environment: dict[str, Any]
+    predictions: tuple[NextItemPrediction, ...]
+    variant: str = ""
+    test_limit: int = 0
+    profile: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict."""
+        return asdict(self) | {"predictions": [asdict(p) for p in self.predictions]}
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> NextItemRecord:
+        """Inverse of :meth:`to_json`."""
+        predictions = tuple(
+            NextItemPrediction(**p | {"scores": tuple(p["scores"])}) for p in record["predictions"]
+        )
+        return cls(**record | {"predictions": predictions})
+
+
+def evaluate(
+    predictions: Sequence[NextItemPrediction], samples: Sequence[NextItemSample], titles: dict
+) -> dict[str, dict[str, Any]]:
+    """Metrics per mode: ``rank``, and ``generate-llara`` / ``generate-exact`` when answered."""
+    targets = [p.target_index for p in predictions]
+    modes = {"rank": [rank_choice(p.scores) for p in predictions]}
+    if any(p.answer for p in predictions):
+        for rule in RULES:
+            modes[f"generate-{rule}"] = [
+                choice_of(p.answer, [titles[c] for c in s.candidates], rule)
+                for p, s in zip(predictions, samples, strict=True)
+            ]
+    out = {}
+    for mode, choices in modes.items():
+        hits = [int(c == t) for c, t in zip(choices, targets, strict=True)]
+        low, high = bootstrap_interval(hits)
+        out[mode] = asdict(metrics_of(choices, targets)) | {
+            "hit_ratio_ci95": [round(low, 4), round(high, 4)]
+        }
+    return out
+
+
+@dataclass(frozen=True)
+class NextItemCell:
+    """One next-item run."""
+
+    runner: str
+    domain: str
+    seed: int = 0
+    settings: tuple[tuple[str, Any], ...] = ()
+    test_limit: int = 0
+    profile: str = ""
+
+    @property
+    def variant(self) -> str:
+        """File-name-safe label of the changed settings ('' for none)."""
+        return variant_label(self.settings)
+
+    def record_path(self, results_dir: Path) -> Path:
+        """Where this cell's record lives."""
+        runner = f"{self.runner}@{self.variant}" if self.settings else self.runner
+        stem = f"seed{self.seed}" + (f"-test{self.test_limit}" if self.test_limit else "")
+        return results_dir / TASK / runner / self.domain / f"{stem}.json"
+
+
+def read_next_item_record(path: Path, domain: NextItemDomain) -> NextItemRecord:
+    """Read a record; damaged, or with metrics its predictions do not give: an error."""
+    try:
+        record = NextItemRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError, KeyError, UnicodeDecodeError) as error:
+        raise DataError(f"run record {path} is damaged ({error}): delete it and rerun") from None
+    by_id = {s.sample_id: s for s in domain.samples("test")}
+    try:
+        samples = [by_id[p.sample_id] for p in record.predictions]
+    except KeyError as error:
+        raise DataError(f"run record {path} names unknown sample {error}: rerun") from None
+    if evaluate(record.predictions, samples, domain.titles) != record.metrics:
+        raise DataError(f"run record {path}: metrics do not match its predictions: rerun")
+    return record
+
+
+def run_next_item_cell(
+    cell: NextItemCell, results_dir: Path, force: bool = False
+) -> tuple[NextItemRecord, bool]:
+    """Run ``cell`` unless an intact record with the same run key exists."""
+    provenance = environment()
+    NEXT_ITEM_DOMAINS.check(cell.domain)
+    runner_class = NEXT_ITEM_RUNNERS.load(cell.runner)
+    if cell.settings:
+        runner_class = with_settings(runner_class, **dict(cell.settings))
+    domain, data_sha256 = load_next_item_domain(cell.domain)
+    runner = runner_class(seed=cell.seed)
+    key = run_key(
+        {
+            "task": TASK,
+            "runner": cell.runner,
+            "config": runner.config(),
+            "data_sha256": data_sha256,
+            "code_version": runner_class.code_version,
+        }
+        | ({"test_limit": cell.test_limit} if cell.test_limit else {})
+        | ({"profile": cell.profile} if cell.profile else {})
+    )
+    path = cell.record_path(results_dir)
+    if path.exists() and not force:
+        try:
+            existing = read_next_item_record(path, domain)
+            if existing.run_key == key:
+                return existing, False
+            log.info("%s: configuration changed, rerunning", path)
+        except DataError as error:
+            log.warning("%s; recomputing", error)
+    with cell_lock(path, wait=True), cell_log(path):
+        started = time.perf_counter()
+        training = runner.fit(domain, data_sha256, path.with_suffix(".work"))
+        fitted = time.perf_counter()
+        test = fixed_subset(domain.samples("test"), cell.test_limit, seed=0)
+        scores = runner.rank(test)
+        ranked = time.perf_counter()
+        answers = runner.generate(test) if hasattr(runner, "generate") else [""] * len(test)
+        generated = time.perf_counter()
+        if len(scores) != len(test) or any(
+            len(row) != len(s.candidates) for row, s in zip(scores, test, strict=True)
+        ):
+            raise BenchError(f"runner {cell.runner} returned the wrong number of scores: a bug")
+        predictions = tuple(
+            NextItemPrediction(s.sample_id, s.target_index, tuple(map(float, row)), answer)
+            for s, row, answer in zip(test, scores, answers, strict=True)
+        )
+        record = NextItemRecord(
+            run_key=key,
+            task=TASK,
+            runner=cell.runner,
+            domain=cell.domain,
+            seed=cell.seed,
+            data_sha256=data_sha256,
+            config=runner.config(),
+            training=training,
+            metrics=evaluate(predictions, test, domain.titles),
+            wall_s={
+                "fit": round(fitted - started, 3),
+                "rank": round(ranked - fitted, 3),
+                "generate": round(generated - ranked, 3),
+            },
+            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            environment=provenance,
+            predictions=predictions,
+            variant=cell.variant,
+            test_limit=cell.test_limit,
+            profile=cell.profile,
+        )
+        text = json.dumps(record.to_json(), indent=1, sort_keys=True) + "\n"
+        atomic_write_text(path, text)
+    return record, True

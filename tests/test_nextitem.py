@@ -1,0 +1,220 @@
+"""The next-item task (LLaRA) on real LastFM samples and the real default model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.datastore import build_domain
+from bench.errors import BenchError, DataError
+from bench.nextitem import NextItemDomain, NextItemSample, load_next_item_domain
+from bench.nextitem_metrics import choice_of, metrics_of, named_candidates
+from bench.nextitem_run import NextItemCell, read_next_item_record, run_next_item_cell
+from llm.llara import LLaRACPU, hybrid_probability, load_item_vectors, uses_hybrid
+from llm.next_prompts import PLACEHOLDER, encode
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def lastfm(env: Path) -> tuple[NextItemDomain, str]:
+    return load_next_item_domain("lastfm")
+
+
+def test_candidates_are_stored_fixed_and_hold_the_target_once(lastfm, env):
+    domain, data_sha = lastfm
+    assert {s: len(domain.samples(s)) for s in ("train", "valid", "test")} == {
+        "train": 47872,
+        "valid": 122,
+        "test": 122,
+    }
+    for sample in domain.samples("test") + domain.samples("valid") + domain.samples("train")[:500]:
+        assert len(sample.candidates) == 20 == len(set(sample.candidates))
+        assert sample.candidates.count(sample.target) == 1
+        assert not set(sample.history) & (set(sample.candidates) - {sample.target})
+        assert len(sample.history) >= 3
+    build_domain("lastfm", force=True)  # a fresh draw gives the same bytes
+    again, again_sha = load_next_item_domain("lastfm")
+    assert again_sha == data_sha
+    assert again.samples("test") == domain.samples("test")
+
+
+def test_metrics_match_hand_computed_values():
+    titles = ["Enigma", "Enigma Variations", "Moby", "Air"]
+    answers = [
+        "Moby\nbecause they like electronica",  # llara: Moby; exact: Moby
+        "I would pick Air.",  # llara: Air ("air" is a substring); exact: none
+        "Enigma Variations",  # llara: two candidates named -> invalid; exact: Enigma Variations
+        "no idea",  # none
+        '"Enigma".',  # llara: Enigma only ("enigma variations" is not in it); exact: Enigma
+    ]
+    targets = [2, 3, 1, 0, 0]
+    assert named_candidates(answers[2], titles, "llara") == [0, 1]
+    llara = [choice_of(a, titles, "llara") for a in answers]
+    exact = [choice_of(a, titles, "exact") for a in answers]
+    assert llara == [2, 3, None, None, 0]
+    assert exact == [2, None, 1, None, 0]
+    by_llara = metrics_of(llara, targets)
+    assert (by_llara.valid_ratio, by_llara.hit_ratio, by_llara.hit_ratio_valid) == (
+        3 / 5,
+        3 / 5,
+        1.0,
+    )
+    by_exact = metrics_of(exact, targets)
+    assert (by_exact.valid_ratio, by_exact.hit_ratio, by_exact.hit_ratio_valid) == (
+        3 / 5,
+        3 / 5,
+        1.0,
+    )
+    wrong = metrics_of([1, 0, None, None], [2, 0, 1, 0])
+    assert (wrong.valid_ratio, wrong.hit_ratio, wrong.hit_ratio_valid) == (0.5, 0.25, 0.5)
+
+
+def test_curriculum_is_a_pure_function_of_the_step_and_follows_its_schedule():
+    total = 200
+    assert hybrid_probability(0, total) == 1 / total
+    assert hybrid_probability(total - 1, total) == 1.0
+    draws = [[uses_hybrid(0, step, micro, total) for micro in range(32)] for step in range(total)]
+    assert draws == [[uses_hybrid(0, s, m, total) for m in range(32)] for s in range(total)]
+    for start in range(0, total, 50):  # realised share per quarter near the schedule's mean
+        window = [d for row in draws[start : start + 50] for d in row]
+        expected = sum(hybrid_probability(s, total) for s in range(start, start + 50)) / 50
+        assert abs(sum(window) / len(window) - expected) < 0.05
+    assert sum(draws[-1]) == 32  # the last step is all hybrid
+
+
+@pytest.fixture
+def llara_runner(lastfm):
+    domain, data_sha = lastfm
+    runner_class = type(
+        "LLaRAZeroShot", (LLaRACPU,), {"settings": replace(LLaRACPU.settings, train_samples=0)}
+    )
+    runner = runner_class(seed=0)
+    runner.fit(domain, data_sha, None)
+    return runner
+
+
+def test_item_vectors_reach_the_model_and_the_projector_gets_gradients(lastfm, llara_runner):
+    domain, _ = lastfm
+    sample = domain.samples("test")[0]
+    before = llara_runner.rank([sample])[0]
+    target_row = int(sample.target)
+    llara_runner.vectors[target_row] += 1.0  # change one item's SASRec vector
+    after = llara_runner.rank([sample])[0]
+    index = sample.target_index
+    assert abs(after[index] - before[index]) > 1e-3
+    from llm.lora import _token_loss_sum
+
+    batch = llara_runner._batch([sample], hybrid=True)
+    loss, tokens = _token_loss_sum(llara_runner.ranker.model, batch)
+    assert tokens > 0
+    (loss / tokens).backward()
+    gradients = [p.grad for p in llara_runner.projector.parameters()]
+    assert all(g is not None and float(g.abs().sum()) > 0 for g in gradients)
+
+
+def test_rank_mode_does_not_depend_on_candidate_order(lastfm, llara_runner):
+    domain, _ = lastfm
+    sample = domain.samples("test")[1]
+    reversed_sample = NextItemSample(
+        sample.sample_id, "test", sample.history, sample.target, sample.candidates[::-1]
+    )
+    forward = llara_runner.rank([sample])[0]
+    backward = llara_runner.rank([reversed_sample])[0]
+    by_item = dict(zip(sample.candidates, forward, strict=True))
+    for item, score in zip(reversed_sample.candidates, backward, strict=True):
+        assert abs(by_item[item] - score) < 1e-3
+
+
+def test_bad_input_is_one_line_and_names_the_cause(lastfm, tmp_path):
+    domain, _ = lastfm
+    sample = domain.samples("test")[0]
+    without_target = tuple(c for c in sample.candidates if c != sample.target) + ("0",)
+    with pytest.raises(DataError, match="target"):
+        NextItemSample("x", "test", sample.history, sample.target, without_target)
+    with pytest.raises(DataError, match="not in the item table"):
+        NextItemDomain("lastfm", {"train": (), "valid": (), "test": (sample,)}, {"1": "one"})
+    from safetensors.torch import save_file
+
+    wrong = tmp_path / "wrong.safetensors"
+    save_file({"item_embeddings.weight": torch.zeros(10, 64)}, str(wrong))
+    with pytest.raises(BenchError, match="10 rows, lastfm has 4606 items"):
+        load_item_vectors(str(wrong), domain)
+    from llm.models import load_model
+
+    _, tokenizer, _ = load_model()
+    with pytest.raises(BenchError, match="placeholder"):
+        encode(tokenizer, "a prompt without slots", 0, expected_slots=30)
+    assert PLACEHOLDER not in "a prompt without slots"
+
+
+def test_cli_refuses_a_mismatched_embedding_table(env, tmp_path):
+    from safetensors.torch import save_file
+
+    wrong = tmp_path / "wrong.safetensors"
+    save_file({"item_embeddings.weight": torch.zeros(10, 64)}, str(wrong))
+    results = tmp_path / "runs"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "-q", "run", "--task", "next-item", "--runner", "llara-cpu"]
+        + ["--domain", "lastfm", "--set", f"item_vectors={wrong}", "--fail-fast"]
+        + ["--results-dir", str(results)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "10 rows" in lines[0] and "4606 items" in lines[0]
+    assert not list(results.rglob("*.json"))
+
+
+@pytest.mark.slow
+def test_llara_cell_trains_records_and_recomputes(lastfm, tmp_path):
+    domain, _ = lastfm
+    settings = (
+        ("eval_every", 1),
+        ("max_new_tokens", 8),
+        ("train_batch_size", 4),
+        ("train_samples", 8),
+        ("valid_limit", 4),
+    )
+    cell = NextItemCell("llara-cpu", "lastfm", 0, settings, test_limit=6)
+    record, computed = run_next_item_cell(cell, tmp_path)
+    assert computed
+    training = record.training
+    assert training["steps"] == 2 and len(training["loss_by_step"]) == 2
+    assert set(training["hybrid_share_by_epoch"]) == {"0"}
+    assert len(training["hybrid_by_micro_batch"]) == 2
+    assert (tmp_path / "next-item").exists()
+    adapter = Path(training["adapter"]["path"])
+    assert (adapter / "adapter_config.json").exists()
+    assert Path(training["projector"]).exists()
+    assert len(record.predictions) == 6 and all(len(p.scores) == 20 for p in record.predictions)
+    path = cell.record_path(tmp_path)
+    assert read_next_item_record(path, domain) == record
+    again, computed_again = run_next_item_cell(cell, tmp_path)
+    assert not computed_again and again == record
+    data = json.loads(path.read_text())
+    data["predictions"][0]["scores"][data["predictions"][0]["target_index"]] = 1e9
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError, match="do not match"):
+        read_next_item_record(path, domain)
+
+
+@pytest.mark.slow
+def test_sasrec_next_item_baseline_scores_the_stored_candidates(lastfm, tmp_path):
+    cell = NextItemCell("sasrec", "lastfm", 0, (("max_epochs", 2), ("train_limit", 5000)))
+    record, _ = run_next_item_cell(cell, tmp_path)
+    assert record.training["epochs_run"] == 2
+    assert record.metrics["rank"]["n"] == 122
+    assert 0.0 <= record.metrics["rank"]["hit_ratio"] <= 1.0
+    vectors = Path(record.training["item_vectors"]["path"])
+    domain, _ = lastfm
+    table, _ = load_item_vectors(str(vectors), domain)
+    assert table.shape == (4607, 64)
