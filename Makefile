@@ -26,14 +26,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Main job: build both domains, draw the paper's few-shot manifests (16/64/256 x seeds 0-4),
-# run the baselines on that grid and print the AUC table beside the paper's.
-RUNNERS ?= gru4rec caser sasrec dros gru-bert dros-bert like-rate logreg
+# Main job: the quick profile (every runner, both domains, 16/64/256 shots, seed 0, 200 fixed
+# test samples per domain; data and manifests are built on first use) into runs/quick/, then
+# its AUC table beside the paper's. PROFILE=paper runs the paper's whole grid (GPU for the LLMs).
+PROFILE ?= quick
 run: $(STAMP)
-	$(BIN)/python -m bench data build --domain all
-	$(BIN)/python -m bench split --domain all
-	$(BIN)/python -m bench run --runner $(RUNNERS)
-	$(BIN)/python -m bench compare --with-paper
+	$(BIN)/python -m bench run --all --profile $(PROFILE)
+	$(BIN)/python -m bench compare --profile $(PROFILE) --with-paper
 
 # Lint, format check, the test suite (slow tests included: CI has the time), and the AUC
 # regression check: the ci profile re-run and compared with reports/reference/ci.json.

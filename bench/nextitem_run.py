@@ -217,4 +217,4 @@ def run_next_item_cell(
         )
         text = json.dumps(record.to_json(), indent=1, sort_keys=True) + "\n"
         atomic_write_text(path, text)
-    return record, True
+    return NextItemRecord.from_json(json.loads(text)), True  # as a later read gives it

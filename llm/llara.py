@@ -164,7 +164,9 @@ class NextItemLLM:
     def fit(self, domain: NextItemDomain, data_sha256: str, workdir: Path) -> dict[str, Any]:
         """Load the model (and item vectors), then train when ``train_samples`` is set."""
         settings = self.settings
-        torch.manual_seed(self.seed)
+        notes: dict[str, Any] = {"threads": self.threads}
+        if settings.hybrid:  # checked before the model loads: a wrong table fails fast
+            self.vectors, notes["item_vectors"] = load_item_vectors(settings.item_vectors, domain)
         if settings.train_samples:
             model, tokenizer, info = load_model(settings.model, settings.dtype, settings.device)
         else:
@@ -172,12 +174,11 @@ class NextItemLLM:
                 LLMSettings(model=settings.model, dtype=settings.dtype, device=settings.device)
             )
         self.domain, self.ranker = domain, CandidateRanker(model, tokenizer)
-        notes: dict[str, Any] = {"model": asdict(info), "threads": self.threads}
-        if settings.hybrid:
-            self.vectors, notes["item_vectors"] = load_item_vectors(settings.item_vectors, domain)
-            self.projector = Projector(self.vectors.shape[1], model.config.hidden_size).to(
-                model.device
-            )
+        notes["model"] = asdict(info)
+        torch.manual_seed(self.seed)  # after loading: projector and LoRA initialisation
+        if self.vectors is not None:
+            rec_size, llm_size = self.vectors.shape[1], model.config.hidden_size
+            self.projector = Projector(rec_size, llm_size).to(model.device)
         if not settings.train_samples:
             return notes | {"trained": False}
         return notes | self._train(model, tokenizer, domain, workdir)

@@ -148,7 +148,7 @@ def _collate(batch: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]:
 
 def _token_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
     """Summed next-token cross-entropy over the label tokens, and how many there were."""
-    device = next(p for p in model.parameters() if p.requires_grad).device
+    device = next(model.parameters()).device
     labels = batch["labels"].to(device)
     inputs = (
         {"inputs_embeds": batch["inputs_embeds"].to(device)}

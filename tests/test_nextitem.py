@@ -120,16 +120,20 @@ def test_item_vectors_reach_the_model_and_the_projector_gets_gradients(lastfm, l
 
 
 def test_rank_mode_does_not_depend_on_candidate_order(lastfm, llara_runner):
+    """The prompt lists the candidates in their stored order; the scores of the answers do not
+    depend on the order (or batch) in which they are scored."""
+    from llm.next_prompts import answer_text
+
     domain, _ = lastfm
     sample = domain.samples("test")[1]
-    reversed_sample = NextItemSample(
-        sample.sample_id, "test", sample.history, sample.target, sample.candidates[::-1]
-    )
-    forward = llara_runner.rank([sample])[0]
-    backward = llara_runner.rank([reversed_sample])[0]
-    by_item = dict(zip(sample.candidates, forward, strict=True))
-    for item, score in zip(reversed_sample.candidates, backward, strict=True):
-        assert abs(by_item[item] - score) < 1e-3
+    encoded, vectors = llara_runner._encoded(sample, hybrid=True)
+    answers = [answer_text(domain.titles[c]) for c in sample.candidates]
+    forward = llara_runner.ranker.rank(encoded, answers, vectors)
+    assert forward == llara_runner.rank([sample])[0]
+    backward = llara_runner.ranker.rank(encoded, answers[::-1], vectors)
+    assert max(abs(a - b) for a, b in zip(forward, backward[::-1], strict=True)) < 1e-4
+    halves = llara_runner.ranker.rank(encoded, answers[:10], vectors)
+    assert max(abs(a - b) for a, b in zip(forward[:10], halves, strict=True)) < 1e-4
 
 
 def test_bad_input_is_one_line_and_names_the_cause(lastfm, tmp_path):
