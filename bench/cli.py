@@ -338,6 +338,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {name:8} {sizes}; {counts['items']} items; data {manifest['data_sha256'][:12]}")
         print(f"           {domain_dir(name)}")
     print(f"runners: {', '.join(RUNNERS.names())}")
+    print(f"next-item domains: {', '.join(NEXT_ITEM_DOMAINS.names())} (built on first use)")
+    print(f"next-item runners: {', '.join(NEXT_ITEM_RUNNERS.names())}")
     print(f"validation modes: {', '.join(VALIDATION_MODES)}")
     print(f"paper grid: shots {list(PAPER_SHOTS)} x seeds {list(PAPER_SEEDS)}")
     return 0

@@ -30,15 +30,18 @@ def domain_dir(domain: str) -> Path:
     return config.cache_dir() / "datasets" / domain
 
 
-def _jsonl(records: list[dict[str, Any]]) -> bytes:
+def jsonl_bytes(records: list[dict[str, Any]]) -> bytes:
+    """JSON lines, one canonical (sorted-key) object per line."""
     return "".join(canonical_json(record) + "\n" for record in records).encode("utf-8")
 
 
 def serialise(domain: Domain) -> dict[str, bytes]:
     """The cache files of ``domain``, name -> content."""
-    files = {"items.jsonl": _jsonl([item.to_json() for item in domain.items.values()])}
+    files = {"items.jsonl": jsonl_bytes([item.to_json() for item in domain.items.values()])}
     for split in SPLITS:
-        files[f"{split}.jsonl"] = _jsonl([sample.to_json() for sample in domain.samples(split)])
+        files[f"{split}.jsonl"] = jsonl_bytes(
+            [sample.to_json() for sample in domain.samples(split)]
+        )
     return files
 
 

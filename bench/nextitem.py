@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.cards import Card
+from bench.datastore import jsonl_bytes, verified_build
 from bench.errors import DataError
-from bench.files import canonical_json
 from bench.schema import SPLITS, Split
 
 N_CANDIDATES = 20
@@ -106,9 +106,9 @@ class NextItemDomain:
     def files(self) -> dict[str, bytes]:
         """The cache files, name -> content."""
         items = [{"item_id": i, "title": t} for i, t in self.titles.items()]
-        files = {"items.jsonl": _jsonl(items)}
+        files = {"items.jsonl": jsonl_bytes(items)}
         for split in SPLITS:
-            files[f"{split}.jsonl"] = _jsonl([s.to_json() for s in self.samples(split)])
+            files[f"{split}.jsonl"] = jsonl_bytes([s.to_json() for s in self.samples(split)])
         return files
 
     def counts(self) -> dict[str, Any]:
@@ -130,10 +130,6 @@ class NextItemDomain:
             for split in SPLITS
         }
         return cls(name, splits, titles)
-
-
-def _jsonl(records: list[dict[str, Any]]) -> bytes:
-    return "".join(canonical_json(record) + "\n" for record in records).encode("utf-8")
 
 
 def draw_candidates(
@@ -292,7 +288,6 @@ def overlap_with_released(
 
 def load_next_item_domain(name: str) -> tuple[NextItemDomain, str]:
     """The built next-item domain and its ``data_sha256`` (built on first use)."""
-    from bench.datastore import verified_build
     from bench.registry import NEXT_ITEM_DOMAINS
 
     NEXT_ITEM_DOMAINS.check(name)

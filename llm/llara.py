@@ -22,7 +22,7 @@ import logging
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -79,7 +79,7 @@ class NextItemLLMSettings:
     lora_dropout: float = 0.05
     target_modules: tuple[str, ...] = ()  # (): peft's default (q_proj, v_proj)
     train_on_inputs: bool = True
-    eval_every: int = 0  # steps between validations (0: at the end only)
+    eval_every: int = 0  # steps between validations (0: once per epoch, as LLaRA)
     valid_limit: int = 0  # a fixed subset of the validation split (0: all of it)
     patience: int = 0
 
@@ -206,9 +206,10 @@ class NextItemLLM:
             micro_batch_size=settings.micro_batch_size,
             warmup_steps=settings.warmup_steps,
             max_epochs=settings.max_epochs,
-            eval_every=settings.eval_every or 10**9,
             patience=settings.patience,
         )
+        per_epoch = schedule.steps_per_epoch(len(samples))
+        schedule = replace(schedule, eval_every=settings.eval_every or per_epoch)
         total = schedule.total_steps(len(samples))
         hybrid_flags: list[tuple[int, bool]] = []
         micro_index: dict[int, int] = {}
@@ -231,7 +232,6 @@ class NextItemLLM:
             collate=collate,
             modules=[self.projector] if self.projector is not None else [],
         )
-        per_epoch = schedule.steps_per_epoch(len(samples))
         shares: dict[int, list[bool]] = {}
         for step, hybrid in hybrid_flags:
             shares.setdefault(step // per_epoch, []).append(hybrid)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.cards import CARDS_DIR, load_card
-from bench.registry import DOMAINS
+from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS
 from bench.schema import Interaction, Sample
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,14 +24,17 @@ def test_datasets_folder_does_not_shadow_hugging_face_datasets() -> None:
     assert "site-packages" in result.stdout and "Dataset" in result.stdout
 
 
-@pytest.mark.parametrize("name", DOMAINS.names())
+ALL_DOMAINS = sorted(DOMAINS.names() + NEXT_ITEM_DOMAINS.names())
+
+
+@pytest.mark.parametrize("name", ALL_DOMAINS)
 def test_every_domain_has_a_complete_card(name: str) -> None:
     card = load_card(name)
     for key in ("title", "licence", "protocol", "sizes", "deviations"):
         assert card.prose.get(key), f"datasets/{name}.yaml lacks {key}"
     if all(entry.sha256 for entry in card.files):  # pinned inputs: outputs pinned too
         assert set(card.outputs) == {"items.jsonl", "train.jsonl", "valid.jsonl", "test.jsonl"}
-    assert sorted(p.stem for p in CARDS_DIR.glob("*.yaml")) == DOMAINS.names()
+    assert sorted(p.stem for p in CARDS_DIR.glob("*.yaml")) == ALL_DOMAINS
 
 
 def test_sample_rejects_bad_labels_and_round_trips() -> None:

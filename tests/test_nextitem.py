@@ -222,3 +222,20 @@ def test_sasrec_next_item_baseline_scores_the_stored_candidates(lastfm, tmp_path
     domain, _ = lastfm
     table, _ = load_item_vectors(str(vectors), domain)
     assert table.shape == (4607, 64)
+
+
+def test_movielens_next_build_is_compared_with_llara_released_rows(env, data_dir):
+    from bench.nextitem import overlap_with_released
+    from bench.sources import package_file
+
+    domain, _ = load_next_item_domain("movielens-next")
+    assert {s: len(domain.samples(s)) for s in ("valid", "test")} == {"valid": 94, "test": 95}
+    assert domain.titles["49"] == "Star Wars"  # "Star Wars (1977)", id 50 - 1
+    assert domain.titles["0"] == "Toy Story"
+    inter = package_file("recbole", "recbole/dataset_example/ml-100k/ml-100k.inter")
+    report = overlap_with_released(domain, inter, data_dir / "llara" / "movielens")
+    # every released row belongs to exactly one MovieLens user: same ids, same ratings
+    assert report["valid"]["user_found"] == 94 and report["test"]["user_found"] == 95
+    # the numbers datasets/movielens-next.yaml reports (LLaRA's user split is unknown)
+    assert report["valid"]["same_split_user"] == 5 and report["test"]["same_split_user"] == 6
+    assert report["valid"]["identical"] == report["test"]["identical"] == 0
