@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -24,7 +25,8 @@ def collect(results_dir: Path) -> tuple[list[RunRecord], list[str]]:
     records, problems = [], []
     for path in sorted(results_dir.rglob("*.json")):
         inside = path.relative_to(results_dir).parts
-        if path.name.startswith(".") or any(part.endswith(".work") for part in inside[:-1]):
+        skipped = any(part.endswith(".work") for part in inside[:-1]) or "next-item" in inside
+        if path.name.startswith(".") or skipped:  # next-item records: compare --task next-item
             continue
         try:
             records.append(read_record(path))
@@ -97,7 +99,10 @@ def auc_table(
                 text = _cell(values, seeds) + mark
             else:
                 text = "failed" if (runner, domain, shots) in failed else "not run"
-            paper = None if variant else PAPER_AUC.get(runner, {}).get((domain, shots))
+            # the paper's value beside rows whose settings are the runner's own (a fixed test
+            # subset, as in the quick profile, is marked in the label but still compared)
+            changed = re.sub(r"\s*test n=\d+$", "", variant)
+            paper = None if changed else PAPER_AUC.get(runner, {}).get((domain, shots))
             if with_paper and paper is not None:
                 diff = f"{statistics.fmean(values) * 100 - paper:+.2f}" if values else "n/a"
                 text = f"{text} (paper {paper:.2f}, {diff})"

@@ -30,7 +30,7 @@ from bench.nextitem_metrics import (
     metrics_of,
     rank_choice,
 )
-from bench.records import environment, run_key
+from bench.records import as_plain_dict, environment, record_text, run_key
 from bench.registry import NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS
 from bench.run import variant_label
 from bench.runner import with_settings
@@ -73,7 +73,7 @@ class NextItemRecord:
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict."""
-        return asdict(self) | {"predictions": [asdict(p) for p in self.predictions]}
+        return as_plain_dict(self)
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> NextItemRecord:
@@ -215,6 +215,6 @@ def run_next_item_cell(
             test_limit=cell.test_limit,
             profile=cell.profile,
         )
-        text = json.dumps(record.to_json(), indent=1, sort_keys=True) + "\n"
+        text = record_text(record.to_json())
         atomic_write_text(path, text)
     return NextItemRecord.from_json(json.loads(text)), True  # as a later read gives it
