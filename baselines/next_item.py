@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from baselines.compat import import_sequential_models, recbole_config
+from baselines.recbole_data import RUNTIME_SETTINGS
 from baselines.sequential import MODEL_PARAMS
 from bench import config as bench_config
 from bench.errors import BenchError
@@ -74,13 +75,7 @@ def _settings(folder: Path) -> dict[str, Any]:
         "load_col": {"inter": ["user_id", "item_id_list", "item_id"], "item": ["item_id"]},
         "eval_args": {"mode": "full", "order": "TO", "split": None, "group_by": None},
         "loss_type": "CE",
-        "train_neg_sample_args": None,
-        "show_progress": False,
-        "use_gpu": False,
-        "device": "cpu",
-        "save_dataset": False,
-        "save_dataloaders": False,
-    }
+    } | RUNTIME_SETTINGS
 
 
 class NextItemBaseline:

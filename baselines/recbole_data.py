@@ -53,6 +53,18 @@ def inter_lines(samples: Sequence[Sample], max_history: int) -> str:
     return "".join(lines)
 
 
+# How RecBole runs here, whatever the model and data: no negative sampling (our own losses and
+# candidates), quiet, on the CPU, nothing saved next to the data.
+RUNTIME_SETTINGS: dict[str, Any] = {
+    "train_neg_sample_args": None,
+    "show_progress": False,
+    "use_gpu": False,
+    "device": "cpu",
+    "save_dataset": False,
+    "save_dataloaders": False,
+}
+
+
 @dataclass(frozen=True)
 class AtomicFiles:
     """A folder of atomic files for one manifest, and the sequence length they need."""
@@ -92,10 +104,4 @@ def recbole_settings(files: AtomicFiles) -> dict[str, Any]:
         "eval_args": {"mode": "labeled", "order": "TO", "split": None, "group_by": None},
         "metrics": ["AUC", "LogLoss"],
         "valid_metric": "AUC",
-        "train_neg_sample_args": None,
-        "show_progress": False,
-        "use_gpu": False,
-        "device": "cpu",
-        "save_dataset": False,
-        "save_dataloaders": False,
-    }
+    } | RUNTIME_SETTINGS

@@ -8,9 +8,10 @@ library in tests/test_splits.py). A runner never samples by itself.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,7 +60,8 @@ class FewShotManifest:
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict, ids as lists."""
-        return asdict(self) | {"train_ids": list(self.train_ids), "valid_ids": list(self.valid_ids)}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        return data | {"train_ids": list(self.train_ids), "valid_ids": list(self.valid_ids)}
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> FewShotManifest:
@@ -69,9 +71,9 @@ class FewShotManifest:
             | {"train_ids": tuple(record["train_ids"]), "valid_ids": tuple(record["valid_ids"])}
         )
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
-        """Content hash: part of every run key that uses this manifest."""
+        """Content hash: part of every run key that uses this manifest (computed once)."""
         return sha256_bytes(canonical_json(self.to_json()).encode("utf-8"))
 
     def samples(self, domain: Domain) -> tuple[list[Sample], list[Sample]]:
