@@ -144,6 +144,11 @@ def cmd_run_next_item(args: argparse.Namespace) -> int:
     from bench.nextitem_run import NextItemCell, run_next_item_cell
     from bench.runner import parse_setting
 
+    if args.profile or args.executor != "local" or args.shots or args.test_domain:
+        raise UsageError(
+            "--task next-item takes --runner, --domain, --seed, --set, --model, --test-limit; "
+            "profiles, --executor, --shots and --test-domain are for the like/dislike task"
+        )
     runners = args.runner or list(NEXT_ITEM_DEFAULT_RUNNERS)
     for name in runners:
         NEXT_ITEM_RUNNERS.check(name)
