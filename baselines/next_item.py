@@ -24,16 +24,16 @@ import numpy as np
 import torch
 
 from baselines.compat import import_sequential_models, recbole_config
-from baselines.recbole_data import RUNTIME_SETTINGS
+from baselines.recbole_data import RUNTIME_SETTINGS, SHARED_USER
 from baselines.sequential import MODEL_PARAMS
 from bench import config as bench_config
 from bench.errors import BenchError
 from bench.files import atomic_directory
 from bench.nextitem import HISTORY_LENGTH, NextItemDomain, NextItemSample
+from bench.nextitem_metrics import mean_reciprocal_rank
 
 log = logging.getLogger(__name__)
 DATASET = "next"
-SHARED_USER = "all"
 VECTORS_FILE = "item_vectors.safetensors"
 
 
@@ -202,12 +202,6 @@ class NextItemBaseline:
         with atomic_directory(workdir / "vectors") as staging:
             save_file({"item_embeddings.weight": rows.contiguous()}, str(staging / VECTORS_FILE))
         return {"path": str(workdir / "vectors" / VECTORS_FILE), "shape": list(rows.shape)}
-
-
-def mean_reciprocal_rank(scores: Sequence[Sequence[float]], targets: Sequence[int]) -> float:
-    """Mean of 1 / (1 + number of candidates scored above the target)."""
-    ranks = [1 + sum(v > row[t] for v in row) for row, t in zip(scores, targets, strict=True)]
-    return float(np.mean([1.0 / r for r in ranks])) if ranks else 0.0
 
 
 def _runner(name: str, model: str) -> type[NextItemBaseline]:

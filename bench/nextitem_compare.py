@@ -56,11 +56,7 @@ def collect_next_item(results_dir: Path) -> tuple[list[NextItemRecord], list[str
     """Every intact next-item record under ``results_dir`` and a line per unreadable one."""
     records, problems = [], []
     domains = {}
-    for path in (
-        sorted((results_dir / TASK).glob("*/*/*.json")) if (results_dir / TASK).exists() else []
-    ):
-        if ".work" in path.parts[-2] or path.name.endswith(".error.json"):
-            continue
+    for path in sorted((results_dir / TASK).glob("*/*/*.json")):  # none when it is absent
         name = path.parent.name
         if name not in NEXT_ITEM_DOMAINS.names():
             continue

@@ -64,6 +64,12 @@ def metrics_of(choices: Sequence[int | None], targets: Sequence[int]) -> NextIte
     )
 
 
+def mean_reciprocal_rank(scores: Sequence[Sequence[float]], targets: Sequence[int]) -> float:
+    """Mean of 1 / (1 + number of candidates scored above the target): model selection."""
+    ranks = [1 + sum(v > row[t] for v in row) for row, t in zip(scores, targets, strict=True)]
+    return float(np.mean([1.0 / r for r in ranks])) if ranks else 0.0
+
+
 def rank_choice(scores: Sequence[float]) -> int:
     """The highest-scored candidate (the first on ties)."""
     return int(np.argmax(np.asarray(scores)))

@@ -33,6 +33,7 @@ from bench import config as bench_config
 from bench.errors import BenchError
 from bench.files import atomic_directory, sha256_file
 from bench.nextitem import NextItemDomain, NextItemSample
+from bench.nextitem_metrics import mean_reciprocal_rank
 from bench.splits import fixed_subset
 from llm.base import LLMSettings, shared_model
 from llm.lora import IGNORE, Schedule, attach_lora, save_adapter, train
@@ -339,8 +340,6 @@ class NextItemLLM:
 
     def validation_mrr(self, samples: Sequence[NextItemSample]) -> float:
         """Mean reciprocal rank of the target among the candidates (model selection)."""
-        from baselines.next_item import mean_reciprocal_rank
-
         scores = self.rank(samples)
         if not all(math.isfinite(v) for row in scores for v in row):
             return float("nan")

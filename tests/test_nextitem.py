@@ -17,7 +17,7 @@ from bench.nextitem import NextItemDomain, NextItemSample, load_next_item_domain
 from bench.nextitem_metrics import choice_of, metrics_of, named_candidates
 from bench.nextitem_run import NextItemCell, read_next_item_record, run_next_item_cell
 from llm.llara import LLaRACPU, hybrid_probability, load_item_vectors, uses_hybrid
-from llm.next_prompts import PLACEHOLDER, encode
+from llm.next_prompts import encode
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -155,7 +155,6 @@ def test_bad_input_is_one_line_and_names_the_cause(lastfm, tmp_path):
     _, tokenizer, _ = load_model()
     with pytest.raises(BenchError, match="placeholder"):
         encode(tokenizer, "a prompt without slots", 0, expected_slots=30)
-    assert PLACEHOLDER not in "a prompt without slots"
 
 
 def test_cli_refuses_a_mismatched_embedding_table(env, tmp_path):
