@@ -26,6 +26,7 @@ from bench.compare import (
 from bench.datastore import build_domain, domain_dir, load_domain, read_verified
 from bench.errors import BenchError, DataError, UsageError
 from bench.files import atomic_write_text
+from bench.nextitem_run import NextItemCell
 from bench.records import environment
 from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS, PAPER_DOMAINS, RUNNERS
 from bench.run import Cell
@@ -41,9 +42,6 @@ from bench.splits import (
 from bench.tallrec_format import write_tallrec_files
 
 TASKS = ("like", "next-item")
-# ``run --task next-item`` without --runner: the sequential baselines and the LLM runners
-# that fit this machine (the full LLaRA / TALLRec protocols need a GPU).
-NEXT_ITEM_DEFAULT_RUNNERS = ("gru4rec", "caser", "sasrec", "icl", "tallrec-next-cpu", "llara-cpu")
 
 EPILOG = """examples:
   python -m bench data build --domain all
@@ -55,6 +53,7 @@ EPILOG = """examples:
   python -m bench run --runner icl-api --set endpoint=https://api.openai.com/v1
   python -m bench compare --with-paper --format markdown
   python -m bench run --task next-item --runner sasrec icl llara-cpu --domain lastfm
+  python -m bench run --all --task next-item --executor ray
   python -m bench compare --task next-item
   python -m bench list
 """
@@ -113,18 +112,38 @@ def cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
-def grid_cells(args: argparse.Namespace) -> tuple[list[Cell], str]:
-    """The cells ``bench run`` was asked for, and the profile they come from ('' for none)."""
+def grid_cells(args: argparse.Namespace) -> tuple[list[Cell] | list[NextItemCell], str]:
+    """The cells ``bench run`` was asked for, and the profile they come from ('' for none).
+
+    The task is ``--task``, else the profile's; ``--all`` without ``--profile`` takes the
+    task's default profile (quick, or next-item-cpu).
+    """
     from bench.grid import cells_of
+    from bench.nextitem_run import next_item_cells
     from bench.profiles import load_profile
     from bench.runner import parse_setting
 
-    profile = load_profile(args.profile or "quick") if args.all or args.profile else None
+    default_profile = "next-item-cpu" if args.task == "next-item" else "quick"
+    wanted = args.profile or (default_profile if args.all else None)
+    profile = load_profile(wanted) if wanted else None
+    task = args.task or (profile.task if profile else "like")
+    if profile is not None and profile.task != task:
+        raise UsageError(f"profile {profile.name} is a {profile.task} profile, not {task}")
     if profile is None and not args.runner:
-        raise UsageError("give --runner NAME... or --all [--profile quick|paper|ci]")
+        raise UsageError("give --runner NAME... or --all [--profile NAME|FILE.yaml]")
     changes = dict(parse_setting(text) for text in args.set)
     if args.model:
         changes["model"] = args.model
+    name = profile.name if profile else ""
+    if task == "next-item":
+        if args.shots or args.validation or args.test_domain:
+            raise UsageError(
+                "--task next-item has no --shots, --validation or --test-domain: "
+                "they belong to the like/dislike task"
+            )
+        return next_item_cells(
+            profile, args.runner, args.domain, args.seed, args.test_limit, changes
+        ), name
     cells = cells_of(
         profile,
         runners=args.runner,
@@ -136,59 +155,16 @@ def grid_cells(args: argparse.Namespace) -> tuple[list[Cell], str]:
         test_domain=args.test_domain or "",
         changes=changes,
     )
-    return cells, profile.name if profile else ""
-
-
-def cmd_run_next_item(args: argparse.Namespace) -> int:
-    """Run next-item cells (runner x domain x seed); a failing cell is reported, others go on."""
-    from bench.nextitem_run import NextItemCell, run_next_item_cell
-    from bench.runner import parse_setting
-
-    if args.profile or args.executor != "local" or args.shots or args.test_domain:
-        raise UsageError(
-            "--task next-item takes --runner, --domain, --seed, --set, --model, --test-limit; "
-            "profiles, --executor, --shots and --test-domain are for the like/dislike task"
-        )
-    runners = args.runner or list(NEXT_ITEM_DEFAULT_RUNNERS)
-    for name in runners:
-        NEXT_ITEM_RUNNERS.check(name)
-    domains = args.domain or list(NEXT_ITEM_DOMAINS.names())
-    for name in domains:
-        NEXT_ITEM_DOMAINS.check(name)
-    changes = dict(parse_setting(text) for text in args.set)
-    if args.model:
-        changes["model"] = args.model
-    settings = tuple(sorted(changes.items()))
-    cells = [
-        NextItemCell(runner, domain, seed, settings, args.test_limit or 0)
-        for domain in domains
-        for runner in runners
-        for seed in args.seed or [0]
-    ]
-    results_dir = args.results_dir or Path("runs")
-    failed = 0
-    for cell in tqdm(cells, desc="next-item", unit="cell", disable=args.quiet):
-        try:
-            record, computed = run_next_item_cell(cell, results_dir, args.force)
-        except BenchError as error:
-            if args.fail_fast:
-                raise
-            failed += 1
-            print(f"failed: {cell.record_path(results_dir)}: {error}", file=sys.stderr)
-            continue
-        rank = record.metrics["rank"]["hit_ratio"]
-        state = "computed" if computed else "reused"
-        print(f"{cell.record_path(results_dir)}: HR@1 rank {rank:.4f} ({state})")
-    return 1 if failed else 0
+    return cells, name
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run a grid of cells, manifest by manifest (so each RecBole dataset is built once)."""
+    """Run a grid of cells (like/dislike or next-item), locally or on Ray; one summary line."""
     from bench.grid import run_grid
 
-    if args.task == "next-item":
-        return cmd_run_next_item(args)
     cells, profile = grid_cells(args)
+    if not cells:
+        raise UsageError("no cells to run: give at least one runner, domain and seed")
     results_dir = args.results_dir or (Path("runs") / profile if profile else Path("runs"))
     started = time.perf_counter()
     if args.executor == "ray":
@@ -202,6 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     wall_s = time.perf_counter() - started
     line = {
         "command": "python -m bench " + " ".join(sys.argv[1:]),
+        "task": "next-item" if isinstance(cells[0], NextItemCell) else "like",
         "profile": profile,
         "cells": len(cells),
         "computed": len(summary.computed),
@@ -386,8 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run runners x domains x shots x seeds")
     run.add_argument("--all", action="store_true", help="the whole grid of --profile")
-    run.add_argument("--task", choices=TASKS, default="like", help="default: like (TALLRec)")
-    run.add_argument("--profile", help="paper, quick (default with --all), ci, or a .yaml")
+    run.add_argument(
+        "--task", choices=TASKS, help="like (TALLRec, the default) or next-item (LLaRA)"
+    )
+    run.add_argument(
+        "--profile",
+        help="paper, quick (default with --all), ci, next-item-cpu (default with --all "
+        "--task next-item), next-item-paper, or a .yaml",
+    )
     run.add_argument("--runner", "--runners", nargs="+", help=", ".join(RUNNERS.names()))
     run.add_argument("--domain", "--domains", nargs="+", help="default: movie book")
     run.add_argument("--shots", nargs="+", type=int, help="default: 16 64 256")

@@ -156,16 +156,7 @@ def provenance(records: list[RunRecord], results_dir: Path, command: str) -> str
         f"Summed over the records: fit {fit_s:.0f} s (including data set-up), test scoring "
         f"{score_s:.0f} s."
     )
-    grids = [
-        line
-        for grid_log in sorted(results_dir.rglob(GRID_LOG))
-        for line in grid_log.read_text(encoding="utf-8").splitlines()
-    ]
-    for grid in map(json.loads, grids):
-        lines.append(
-            f"Runs made by `{grid['command']}`: {grid['cells']} cells, {grid['computed']} "
-            f"computed, {grid['wall_s']} s wall time in one process."
-        )
+    lines += grid_lines(results_dir, "like")
     commits = sorted({str(r.environment.get("git_commit")) for r in records})
     machines = sorted({r.environment.get("machine", "?") for r in records})
     packages = records[0].environment.get("packages", {}) if records else {}
@@ -178,6 +169,21 @@ def provenance(records: list[RunRecord], results_dir: Path, command: str) -> str
         "5 seeds. Per-sample scores: each run record, and the scores file beside this report.",
     ]
     return "\n".join(f"- {line}" for line in lines)
+
+
+def grid_lines(results_dir: Path, task: str) -> list[str]:
+    """One line per ``bench run`` of ``task`` logged in the results folder's grid logs."""
+    grids = [
+        json.loads(line)
+        for grid_log in sorted(results_dir.rglob(GRID_LOG))
+        for line in grid_log.read_text(encoding="utf-8").splitlines()
+    ]
+    return [
+        f"Runs made by `{grid['command']}`: {grid['cells']} cells, {grid['computed']} "
+        f"computed, {grid['wall_s']} s wall time in one process."
+        for grid in grids
+        if grid.get("task", "like") == task
+    ]
 
 
 def write_scores(records: list[RunRecord], path: Path) -> None:

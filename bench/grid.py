@@ -21,18 +21,21 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from bench.errors import BenchError
+from bench.errors import BenchError, UsageError
 from bench.files import atomic_write_text
 from bench.profiles import Profile
 from bench.records import RunRecord
-from bench.registry import DOMAINS, PAPER_DOMAINS, RUNNERS
-from bench.run import Cell, run_cell
-from bench.runner import with_settings
+from bench.registry import DOMAINS, PAPER_DOMAINS, RUNNERS, Registry
+from bench.run import Cell
+from bench.runner import parse_runner_spec, with_settings
 from bench.splits import PAPER_SEEDS, PAPER_SHOTS
+
+if TYPE_CHECKING:
+    from bench.nextitem_run import NextItemCell, NextItemRecord
 
 
 def cells_of(
@@ -50,19 +53,11 @@ def cells_of(
 
     Unknown runners, domains or settings fail here, before any cell runs.
     """
-    runners = list(runners or (profile.runners if profile else ()))
+    if profile is not None and profile.task != "like":
+        raise UsageError(f"profile {profile.name} is a {profile.task} profile, not like/dislike")
     domains = list(domains or (profile.domains if profile else PAPER_DOMAINS))
-    for name in runners:
-        RUNNERS.check(name)
     for name in [*domains, *([test_domain] if test_domain else [])]:
         DOMAINS.check(name)
-    settings = {}
-    for name in runners:
-        merged = dict(profile.runner_settings(name)) if profile else {}
-        merged |= changes or {}
-        if merged:
-            with_settings(RUNNERS.load(name), **merged)
-        settings[name] = tuple(sorted(merged.items()))
     if test_limit is None:
         test_limit = profile.test_limit if profile else 0
     return [
@@ -74,44 +69,64 @@ def cells_of(
             validation or (profile.validation if profile else "full"),
             test_domain,
             test_limit,
-            settings[runner],
+            settings,
             profile.name if profile else "",
         )
         for domain in domains
         for k in shots or (profile.shots if profile else PAPER_SHOTS)
         for seed in seeds or (profile.seeds if profile else PAPER_SEEDS)
-        for runner in runners
+        for runner, settings in runner_variants(RUNNERS, profile, runners, changes)
     ]
+
+
+def runner_variants(
+    registry: Registry,
+    profile: Profile | None,
+    runners: Sequence[str] | None,
+    changes: dict[str, Any] | None,
+) -> list[tuple[str, tuple[tuple[str, Any], ...]]]:
+    """(runner name, sorted settings) per runner entry: the profile's, the entry's, ``changes``.
+
+    Entries are names or ``name@key=value,...``; an unknown runner or setting fails here.
+    """
+    out = []
+    for spec in runners or (profile.runners if profile else ()):
+        name, own = parse_runner_spec(spec)
+        merged = (profile.runner_settings(spec) if profile else own) | (changes or {})
+        if merged:
+            with_settings(registry.load(name), **merged)
+        else:
+            registry.check(name)
+        out.append((name, tuple(sorted(merged.items()))))
+    return out
 
 
 @dataclass(frozen=True)
 class Outcome:
     """How one cell went: its record (None when it failed or was locked elsewhere)."""
 
-    cell: Cell
-    record: RunRecord | None = None
+    cell: Cell | NextItemCell
+    record: RunRecord | NextItemRecord | None = None
     computed: bool = False
     error: str | None = None
     seconds: float = 0.0  # wall time of the attempt, lock and record included
 
     def line(self) -> str:
         """One line for the progress output."""
-        cell = self.cell
-        where = f"{cell.runner:12} {cell.domain:6} k={cell.n_shots:<4} seed={cell.seed}  "
         if self.error is not None:
-            return f"{where}FAILED {self.error}"
+            return f"{self.cell.label}  FAILED {self.error}"
         state = "computed" if self.computed else "reused"
-        return f"{where}AUC {self.record.auc:.4f}  {state}  {self.seconds:.1f}s"
+        return f"{self.cell.label}  {self.record.headline}  {state}  {self.seconds:.1f}s"
 
 
 @dataclass
 class GridSummary:
     """What a grid run did."""
 
-    computed: list[Cell] = field(default_factory=list)
-    reused: list[Cell] = field(default_factory=list)
-    failed: list[tuple[Cell, str]] = field(default_factory=list)
-    records: list[RunRecord] = field(default_factory=list)
+    computed: list[Cell | NextItemCell] = field(default_factory=list)
+    reused: list[Cell | NextItemCell] = field(default_factory=list)
+    failed: list[tuple[Cell | NextItemCell, str]] = field(default_factory=list)
+    records: list[RunRecord | NextItemRecord] = field(default_factory=list)
     run_seconds: float = 0.0  # fit + test scoring of the computed cells (their records)
     overhead_seconds: float = 0.0  # everything else spent on computed cells: key, lock, record
 
@@ -130,7 +145,7 @@ class GridSummary:
             self.reused.append(outcome.cell)
             return
         self.computed.append(outcome.cell)
-        run = outcome.record.wall_s["fit"] + outcome.record.wall_s["score"]
+        run = outcome.record.run_seconds
         self.run_seconds += run
         self.overhead_seconds += outcome.seconds - run
 
@@ -171,7 +186,9 @@ def error_path(record_path: Path) -> Path:
     return record_path.with_suffix(".error.json")
 
 
-def execute_cell(cell: Cell, results_dir: Path, force: bool, wait: bool) -> Outcome | None:
+def execute_cell(
+    cell: Cell | NextItemCell, results_dir: Path, force: bool, wait: bool
+) -> Outcome | None:
     """Run one cell under its lock; None when another process holds it and ``wait`` is off.
 
     Any failure is written to ``<cell>.error.json`` and returned, never raised.
@@ -183,7 +200,7 @@ def execute_cell(cell: Cell, results_dir: Path, force: bool, wait: bool) -> Outc
             return None
         try:
             with cell_log(path):
-                record, computed = run_cell(cell, results_dir, force=force)
+                record, computed = cell.run(results_dir, force=force)
         except Exception as error:  # any failure is recorded and the grid goes on
             message = (
                 str(error) if isinstance(error, BenchError) else f"{type(error).__name__}: {error}"
@@ -196,7 +213,7 @@ def execute_cell(cell: Cell, results_dir: Path, force: bool, wait: bool) -> Outc
 
 
 def run_grid(
-    cells: Sequence[Cell],
+    cells: Sequence[Cell | NextItemCell],
     results_dir: Path,
     force: bool = False,
     fail_fast: bool = False,

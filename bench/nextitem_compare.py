@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
+from bench.compare import grid_lines
 from bench.errors import DataError
 from bench.nextitem import load_next_item_domain
 from bench.nextitem_run import TASK, NextItemRecord, read_next_item_record
@@ -140,6 +141,7 @@ def next_item_provenance(records: list[NextItemRecord], results_dir: Path, comma
         "Summed over the records: "
         + ", ".join(f"{part} {seconds:.0f} s" for part, seconds in wall.items())
         + ".",
+        *grid_lines(results_dir, "next-item"),
         f"Seeds {sorted({r.seed for r in records})}; machine "
         f"{sorted({r.environment.get('machine', '?') for r in records})}; commit "
         f"{sorted({str(r.environment.get('git_commit')) for r in records})}.",

@@ -4,8 +4,8 @@ A record keeps, per test sample, the target's position among the 20 candidates, 
 candidate's score (``rank``) and the generated answer (when the runner generates), so any
 metric can be recomputed from it; its metrics are recomputed and checked when it is read.
 Records live in ``<results>/next-item/<runner>[@variant]/<domain>/seed<S>[-test<N>].json``
-and are reused when their run key matches (same resume rule and per-cell lock as the
-like/dislike grid).
+and are reused when their run key matches; cells run through the like/dislike task's grid
+(``bench.grid``: per-cell lock and log, error files, local or Ray executor).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.errors import BenchError, DataError
 from bench.files import atomic_write_text
-from bench.grid import cell_lock, cell_log
+from bench.grid import runner_variants
 from bench.nextitem import NextItemDomain, NextItemSample, load_next_item_domain
 from bench.nextitem_metrics import (
     RULES,
@@ -30,6 +30,7 @@ from bench.nextitem_metrics import (
     metrics_of,
     rank_choice,
 )
+from bench.profiles import Profile
 from bench.records import as_plain_dict, environment, record_text, run_key
 from bench.registry import NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS
 from bench.run import variant_label
@@ -74,6 +75,16 @@ class NextItemRecord:
     def to_json(self) -> dict[str, Any]:
         """Plain dict."""
         return as_plain_dict(self)
+
+    @property
+    def headline(self) -> str:
+        """The record's main figure, for progress lines."""
+        return f"HR@1 {self.metrics['rank']['hit_ratio']:.4f} (rank)"
+
+    @property
+    def run_seconds(self) -> float:
+        """The runner's own time: fit, ranking and generation."""
+        return self.wall_s["fit"] + self.wall_s["rank"] + self.wall_s["generate"]
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> NextItemRecord:
@@ -128,6 +139,42 @@ class NextItemCell:
         stem = f"seed{self.seed}" + (f"-test{self.test_limit}" if self.test_limit else "")
         return results_dir / TASK / runner / self.domain / f"{stem}.json"
 
+    @property
+    def label(self) -> str:
+        """The cell in one short line (progress output)."""
+        runner = f"{self.runner}@{self.variant}" if self.settings else self.runner
+        return f"{runner:16} {self.domain:14} seed={self.seed}"
+
+    def run(self, results_dir: Path, force: bool = False) -> tuple[NextItemRecord, bool]:
+        """:func:`run_next_item_cell` on this cell (the grid's executors call this)."""
+        return run_next_item_cell(self, results_dir, force)
+
+
+def next_item_cells(
+    profile: Profile | None,
+    runners: Sequence[str] | None = None,
+    domains: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    test_limit: int | None = None,
+    changes: dict[str, Any] | None = None,
+) -> list[NextItemCell]:
+    """The cells of a next-item ``profile`` (or of ``runners``), narrowed by the arguments.
+
+    Unknown runners, domains or settings fail here, before any cell runs.
+    """
+    domains = [
+        NEXT_ITEM_DOMAINS.check(d)
+        for d in domains or (profile.domains if profile else NEXT_ITEM_DOMAINS.names())
+    ]
+    if test_limit is None:
+        test_limit = profile.test_limit if profile else 0
+    return [
+        NextItemCell(runner, domain, seed, settings, test_limit, profile.name if profile else "")
+        for domain in domains
+        for seed in seeds or (profile.seeds if profile else [0])
+        for runner, settings in runner_variants(NEXT_ITEM_RUNNERS, profile, runners, changes)
+    ]
+
 
 def read_next_item_record(path: Path, domain: NextItemDomain) -> NextItemRecord:
     """Read a record; damaged, or with metrics its predictions do not give: an error."""
@@ -176,45 +223,44 @@ def run_next_item_cell(
             log.info("%s: configuration changed, rerunning", path)
         except DataError as error:
             log.warning("%s; recomputing", error)
-    with cell_lock(path, wait=True), cell_log(path):
-        started = time.perf_counter()
-        training = runner.fit(domain, data_sha256, path.with_suffix(".work"))
-        fitted = time.perf_counter()
-        test = fixed_subset(domain.samples("test"), cell.test_limit, seed=0)
-        scores = runner.rank(test)
-        ranked = time.perf_counter()
-        answers = runner.generate(test) if hasattr(runner, "generate") else [""] * len(test)
-        generated = time.perf_counter()
-        if len(scores) != len(test) or any(
-            len(row) != len(s.candidates) for row, s in zip(scores, test, strict=True)
-        ):
-            raise BenchError(f"runner {cell.runner} returned the wrong number of scores: a bug")
-        predictions = tuple(
-            NextItemPrediction(s.sample_id, s.target_index, tuple(map(float, row)), answer)
-            for s, row, answer in zip(test, scores, answers, strict=True)
-        )
-        record = NextItemRecord(
-            run_key=key,
-            task=TASK,
-            runner=cell.runner,
-            domain=cell.domain,
-            seed=cell.seed,
-            data_sha256=data_sha256,
-            config=runner.config(),
-            training=training,
-            metrics=evaluate(predictions, test, domain.titles),
-            wall_s={
-                "fit": round(fitted - started, 3),
-                "rank": round(ranked - fitted, 3),
-                "generate": round(generated - ranked, 3),
-            },
-            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            environment=provenance,
-            predictions=predictions,
-            variant=cell.variant,
-            test_limit=cell.test_limit,
-            profile=cell.profile,
-        )
-        text = record_text(record.to_json())
-        atomic_write_text(path, text)
+    started = time.perf_counter()
+    training = runner.fit(domain, data_sha256, path.with_suffix(".work"))
+    fitted = time.perf_counter()
+    test = fixed_subset(domain.samples("test"), cell.test_limit, seed=0)
+    scores = runner.rank(test)
+    ranked = time.perf_counter()
+    answers = runner.generate(test) if hasattr(runner, "generate") else [""] * len(test)
+    generated = time.perf_counter()
+    if len(scores) != len(test) or any(
+        len(row) != len(s.candidates) for row, s in zip(scores, test, strict=True)
+    ):
+        raise BenchError(f"runner {cell.runner} returned the wrong number of scores: a bug")
+    predictions = tuple(
+        NextItemPrediction(s.sample_id, s.target_index, tuple(map(float, row)), answer)
+        for s, row, answer in zip(test, scores, answers, strict=True)
+    )
+    record = NextItemRecord(
+        run_key=key,
+        task=TASK,
+        runner=cell.runner,
+        domain=cell.domain,
+        seed=cell.seed,
+        data_sha256=data_sha256,
+        config=runner.config(),
+        training=training,
+        metrics=evaluate(predictions, test, domain.titles),
+        wall_s={
+            "fit": round(fitted - started, 3),
+            "rank": round(ranked - fitted, 3),
+            "generate": round(generated - ranked, 3),
+        },
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        environment=provenance,
+        predictions=predictions,
+        variant=cell.variant,
+        test_limit=cell.test_limit,
+        profile=cell.profile,
+    )
+    text = record_text(record.to_json())
+    atomic_write_text(path, text)
     return NextItemRecord.from_json(json.loads(text)), True  # as a later read gives it

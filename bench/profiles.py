@@ -1,8 +1,10 @@
 """Profiles: named grids (runners x domains x shots x seeds, and their settings), one YAML each.
 
 ``paper`` is the full protocol, ``quick`` every runner on real data in about half an hour on
-2 CPU cores, ``ci`` the few-minute subset whose AUCs CI guards (``bench check``). The files
-live in ``bench/profiles/``; ``--profile FILE.yaml`` takes one of your own.
+2 CPU cores, ``ci`` the few-minute subset whose AUCs CI guards (``bench check``); profiles
+with ``task: next-item`` are grids of LLaRA's next-item task (runners x domains x seeds, no
+shots). A runner entry may name a variant, ``runner@key=value,...``, as its record folder
+does. The files live in ``bench/profiles/``; ``--profile FILE.yaml`` takes one of your own.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from typing import Any
 import yaml
 
 from bench.errors import UsageError
-from bench.registry import DOMAINS, RUNNERS
+from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS, RUNNERS
+from bench.runner import parse_runner_spec
 from bench.splits import VALIDATION_MODES
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 _KEYS = {"description", "runners", "domains", "shots", "seeds", "validation", "test_limit"}
-_KEYS |= {"settings"}
+_KEYS |= {"settings", "task"}
+TASKS = {"like": (RUNNERS, DOMAINS), "next-item": (NEXT_ITEM_RUNNERS, NEXT_ITEM_DOMAINS)}
 
 
 @dataclass(frozen=True)
@@ -29,17 +33,19 @@ class Profile:
 
     name: str
     description: str
-    runners: tuple[str, ...]
+    runners: tuple[str, ...]  # names, or ``name@key=value,...`` variants
     domains: tuple[str, ...]
     shots: tuple[int, ...]
     seeds: tuple[int, ...]
     validation: str = "full"
     test_limit: int = 0  # 0: the whole test split
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # runner -> changes
+    task: str = "like"  # or "next-item" (then shots and validation do not apply)
 
-    def runner_settings(self, runner: str) -> tuple[tuple[str, Any], ...]:
-        """The settings this profile changes for ``runner``, sorted."""
-        return tuple(sorted(self.settings.get(runner, {}).items()))
+    def runner_settings(self, spec: str) -> dict[str, Any]:
+        """The settings this profile changes for a runner entry: its runner's, then its own."""
+        name, changes = parse_runner_spec(spec)
+        return dict(self.settings.get(name, {})) | changes
 
 
 def profile_names() -> list[str]:
@@ -63,18 +69,27 @@ def load_profile(name: str) -> Profile:
             f"profile {path}: expected keys {sorted(_KEYS)} (runners and domains required), "
             f"got {sorted(data) if isinstance(data, dict) else type(data).__name__}"
         )
+    task = str(data.get("task", "like"))
+    if task not in TASKS:
+        raise UsageError(f"profile {path}: task must be one of {sorted(TASKS)}, not {task!r}")
+    if task == "next-item" and {"shots", "validation"} & set(data):
+        raise UsageError(f"profile {path}: a next-item profile has no shots or validation")
+    runners, domains = TASKS[task]
     try:
         profile = Profile(
             name=path.stem,
             description=str(data.get("description", "")),
-            runners=tuple(RUNNERS.check(r) for r in data["runners"]),
-            domains=tuple(DOMAINS.check(d) for d in data["domains"]),
+            runners=tuple(str(r) for r in data["runners"]),
+            domains=tuple(domains.check(d) for d in data["domains"]),
             shots=tuple(int(k) for k in data.get("shots", (16, 64, 256))),
             seeds=tuple(int(s) for s in data.get("seeds", (0, 1, 2, 3, 4))),
             validation=str(data.get("validation", "full")),
             test_limit=int(data.get("test_limit", 0)),
-            settings={RUNNERS.check(r): dict(v) for r, v in (data.get("settings") or {}).items()},
+            settings={runners.check(r): dict(v) for r, v in (data.get("settings") or {}).items()},
+            task=task,
         )
+        for spec in profile.runners:
+            runners.check(parse_runner_spec(spec)[0])
     except (TypeError, ValueError) as error:
         raise UsageError(f"profile {path}: {error}: fix the file") from None
     if profile.validation not in VALIDATION_MODES:

@@ -74,6 +74,16 @@ class RunRecord:
         predictions = tuple(Prediction(**p) for p in record["predictions"])
         return cls(**record | {"predictions": predictions})
 
+    @property
+    def headline(self) -> str:
+        """The record's main figure, for progress lines."""
+        return f"AUC {self.auc:.4f}"
+
+    @property
+    def run_seconds(self) -> float:
+        """The runner's own time: fit and test scoring."""
+        return self.wall_s["fit"] + self.wall_s["score"]
+
     def recomputed_auc(self) -> float:
         """AUC from the stored per-sample scores (equals ``auc`` for an intact record)."""
         return roc_auc([p.label for p in self.predictions], [p.score for p in self.predictions])

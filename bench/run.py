@@ -80,6 +80,15 @@ class Cell:
         """Whether the test split comes from another domain than the training samples."""
         return bool(self.test_domain) and self.test_domain != self.domain
 
+    @property
+    def label(self) -> str:
+        """The cell in one short line (progress output)."""
+        return f"{self.runner:12} {self.domain:6} k={self.n_shots:<4} seed={self.seed}"
+
+    def run(self, results_dir: Path, force: bool = False) -> tuple[RunRecord, bool]:
+        """:func:`run_cell` on this cell (the grid's executors call this)."""
+        return run_cell(self, results_dir, force)
+
 
 def manifest_for(domain: Domain, data_sha256: str, cell: Cell) -> FewShotManifest:
     """The cached manifest of ``cell`` (drawn and written on first use)."""

@@ -62,3 +62,14 @@ def parse_setting(text: str) -> tuple[str, Any]:
         return key, json.loads(value)
     except json.JSONDecodeError:
         return key, value
+
+
+def parse_runner_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``name`` or ``name@key=value,key=value`` (a profile's runner entry) -> name, changes.
+
+    The ``@`` form names the same variant a record folder does (``runner@variant``); values
+    are read as by :func:`parse_setting`, so they cannot contain commas.
+    """
+    name, _, variant = spec.partition("@")
+    changes = dict(parse_setting(part) for part in variant.split(",")) if variant else {}
+    return name, changes

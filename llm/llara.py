@@ -8,8 +8,10 @@ answer) and, unless ``generate`` is off, a greedy answer text matched as LLaRA d
 
 LLaRA: each item's title is followed by one slot whose input embedding is the item's
 SASRec vector through a projector (Linear rec->LLM, GELU, Linear LLM->LLM). The vectors are
-LLaRA's released SASRec (``item_vectors="released"``) or a ``.safetensors`` table in the
-same layout, such as the one this suite's ``sasrec`` next-item runner writes. Curriculum: a
+LLaRA's released SASRec (``item_vectors="released"``), this suite's RecBole SASRec trained
+on the domain's train split with the cell's seed before the LLM (``"sasrec"``: the
+``sasrec`` next-item runner, its settings part of the run key), or a ``.safetensors`` table
+in the same layout, such as the one the ``sasrec`` runner writes. Curriculum: a
 training micro-batch uses hybrid prompts with probability (step + 1) / total steps, decided
 by a hash of (seed, step, micro-batch), a pure function of the global step (LLaRA keeps the
 counter in data-loader workers that restart every epoch); the record keeps the realised
@@ -68,7 +70,7 @@ class NextItemLLMSettings:
     max_new_tokens: int = 32
     hybrid: bool = False  # title + item-embedding slot (LLaRA)
     curriculum: bool = False  # hybrid share rising from 0 to 1 over training (LLaRA)
-    item_vectors: str = "released"  # released | a .safetensors table (LLaRA's layout)
+    item_vectors: str = "released"  # released | sasrec (trained here) | a .safetensors table
     train_samples: int = 0  # a fixed subset of the train split (0: no training; -1: all)
     max_epochs: int = 1
     learning_rate: float = 1e-4
@@ -159,15 +161,24 @@ class NextItemLLM:
         self.vectors: torch.Tensor | None = None
 
     def config(self) -> dict[str, Any]:
-        """The settings and the seed: part of the run key."""
-        return asdict(self.settings) | {"seed": self.seed}
+        """The settings and the seed (and the SASRec trained here, if any): the run key."""
+        config = asdict(self.settings) | {"seed": self.seed}
+        if self.settings.hybrid and self.settings.item_vectors == "sasrec":
+            from baselines.next_item import SASRecNext
+
+            config["sasrec"] = SASRecNext(self.seed).config()
+        return config
 
     def fit(self, domain: NextItemDomain, data_sha256: str, workdir: Path) -> dict[str, Any]:
         """Load the model (and item vectors), then train when ``train_samples`` is set."""
         settings = self.settings
         notes: dict[str, Any] = {"threads": self.threads}
         if settings.hybrid:  # checked before the model loads: a wrong table fails fast
-            self.vectors, notes["item_vectors"] = load_item_vectors(settings.item_vectors, domain)
+            spec = settings.item_vectors
+            if spec == "sasrec":
+                notes["sasrec"] = self._train_sasrec(domain, data_sha256, workdir)
+                spec = notes["sasrec"]["item_vectors"]["path"]
+            self.vectors, notes["item_vectors"] = load_item_vectors(spec, domain)
         if settings.train_samples:
             model, tokenizer, info = load_model(settings.model, settings.dtype, settings.device)
         else:
@@ -183,6 +194,17 @@ class NextItemLLM:
         if not settings.train_samples:
             return notes | {"trained": False}
         return notes | self._train(model, tokenizer, domain, workdir)
+
+    def _train_sasrec(
+        self, domain: NextItemDomain, data_sha256: str, workdir: Path | None
+    ) -> dict[str, Any]:
+        """Train the ``sasrec`` next-item runner (this cell's seed); its vectors go to workdir."""
+        from baselines.next_item import SASRecNext
+
+        if workdir is None:
+            raise BenchError(f"{self.name}: item_vectors=sasrec needs a work folder for SASRec")
+        log.info("%s: training SASRec for the item vectors", self.name)
+        return SASRecNext(self.seed).fit(domain, data_sha256, workdir / "sasrec")
 
     def _train(
         self, model: Any, tokenizer: Any, domain: NextItemDomain, workdir: Path

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from bench.datastore import build_domain
 from bench.errors import BenchError, DataError
 from bench.nextitem import NextItemDomain, NextItemSample, load_next_item_domain
 from bench.nextitem_metrics import choice_of, metrics_of, named_candidates
 from bench.nextitem_run import NextItemCell, read_next_item_record, run_next_item_cell
+from bench.runner import with_settings
 from llm.llara import LLaRACPU, hybrid_probability, load_item_vectors, uses_hybrid
 from llm.next_prompts import encode
 
@@ -171,10 +173,12 @@ def test_cli_refuses_a_mismatched_embedding_table(env, tmp_path):
         text=True,
         cwd=REPO,
     )
-    assert done.returncode == 2
+    assert done.returncode == 1  # a failed cell, as in the like/dislike grid
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "10 rows" in lines[0] and "4606 items" in lines[0]
-    assert not list(results.rglob("*.json"))
+    assert not list(results.rglob("seed0.json"))  # no record, only the failure's own file
+    error = json.loads(next(results.rglob("seed0.error.json")).read_text())
+    assert "10 rows" in error["error"]
 
 
 @pytest.mark.slow
@@ -238,3 +242,98 @@ def test_movielens_next_build_is_compared_with_llara_released_rows(env, data_dir
     # the numbers datasets/movielens-next.yaml reports (LLaRA's user split is unknown)
     assert report["valid"]["same_split_user"] == 5 and report["test"]["same_split_user"] == 6
     assert report["valid"]["identical"] == report["test"]["identical"] == 0
+
+
+def _next_item_profile(tmp_path: Path, **changes) -> Path:
+    profile = {
+        "task": "next-item",
+        "runners": ["gru4rec@max_epochs=1,train_limit=2000", "caser@max_epochs=1,train_limit=2000"],
+        "domains": ["lastfm"],
+        "seeds": [0],
+    } | changes
+    path = tmp_path / "tiny-next.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    return path
+
+
+def test_next_item_profiles_name_runner_variants_and_their_task(tmp_path):
+    from bench.errors import UsageError
+    from bench.nextitem_run import next_item_cells
+    from bench.profiles import load_profile
+
+    path = _next_item_profile(
+        tmp_path,
+        runners=["sasrec", "llara-cpu@item_vectors=sasrec"],
+        settings={"llara-cpu": {"train_samples": 8}},
+    )
+    profile = load_profile(str(path))
+    cells = next_item_cells(profile)
+    assert [(c.runner, c.settings) for c in cells] == [
+        ("sasrec", ()),
+        ("llara-cpu", (("item_vectors", "sasrec"), ("train_samples", 8))),
+    ]
+    folder = cells[1].record_path(tmp_path).parent.parent.name
+    assert folder == "llara-cpu@item_vectors=sasrec,train_samples=8"
+    for shipped in ("next-item-cpu", "next-item-paper"):
+        shipped_cells = next_item_cells(load_profile(shipped))
+        assert len(shipped_cells) == 14 and {c.domain for c in shipped_cells} == {
+            "lastfm",
+            "movielens-next",
+        }
+    with pytest.raises(UsageError, match="no shots or validation"):
+        load_profile(str(_next_item_profile(tmp_path, shots=[16])))
+    with pytest.raises(UsageError, match="unknown next-item runner 'like-rate'"):
+        load_profile(str(_next_item_profile(tmp_path, runners=["like-rate"])))
+    with pytest.raises(UsageError, match="has no setting nope"):
+        next_item_cells(load_profile(str(_next_item_profile(tmp_path, runners=["sasrec@nope=1"]))))
+
+
+def test_llara_with_its_own_sasrec_puts_sasrec_settings_in_the_run_key():
+    from llm.llara import LLaRA
+
+    assert "sasrec" not in LLaRA(0).config()
+    own = with_settings(LLaRA, item_vectors="sasrec")(0).config()
+    assert own["sasrec"]["model"] == "SASRec" and own["sasrec"]["seed"] == 0
+
+
+def test_run_refuses_a_profile_of_the_other_task(env, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "-q", "run", "--task", "like", "--all"]
+        + ["--profile", "next-item-cpu", "--results-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: profile next-item-cpu is a next-item profile, not like"
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_next_item_grid_from_a_profile_runs_resumes_and_compares(env, tmp_path):
+    profile = _next_item_profile(tmp_path)
+    results = tmp_path / "runs"
+    command = [sys.executable, "-m", "bench", "-q", "run", "--all", "--profile", str(profile)]
+    command += ["--results-dir", str(results)]
+    first = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "2 cells: 2 computed, 0 reused, 0 failed" in first.stdout
+    for runner in ("gru4rec", "caser"):
+        path = results / "next-item" / f"{runner}@max_epochs=1,train_limit=2000" / "lastfm"
+        record = json.loads((path / "seed0.json").read_text())
+        assert record["profile"] == "tiny-next" and record["training"]["n_train"] == 2000
+        assert (path / "seed0.log").exists()
+    grid = json.loads((results / "grids.jsonl").read_text().splitlines()[-1])
+    assert grid["task"] == "next-item" and grid["computed"] == 2
+    again = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert "2 cells: 0 computed, 2 reused, 0 failed" in again.stdout, again.stderr[-3000:]
+    table = subprocess.run(
+        [sys.executable, "-m", "bench", "-q", "compare", "--task", "next-item"]
+        + ["--results-dir", str(results)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert table.returncode == 0, table.stderr
+    assert "gru4rec@max_epochs=1,train_limit=2000" in table.stdout
+    assert "caser@max_epochs=1,train_limit=2000" in table.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -62,3 +64,36 @@ def test_ray_executor_gives_the_local_records_and_resumes(env, ray_cluster, tmp_
     assert _auc(tmp_path / "ray") == _auc(tmp_path / "local")
     again = subprocess.run(distributed, capture_output=True, text=True)
     assert "8 cells: 0 computed, 8 reused" in again.stdout, again.stderr[-3000:]
+
+
+def test_ray_executor_runs_next_item_cells_as_the_local_one(env, ray_cluster, tmp_path):
+    profile = tmp_path / "tiny-next.yaml"
+    runners = ["gru4rec@max_epochs=1,train_limit=2000", "caser@max_epochs=1,train_limit=2000"]
+    profile.write_text(
+        yaml.safe_dump(
+            {"task": "next-item", "runners": runners, "domains": ["lastfm"], "seeds": [0]}
+        )
+    )
+    common = [sys.executable, "-m", "bench", "-q", "run", "--all", "--profile", str(profile)]
+    one_thread = os.environ | {"BENCH_THREADS": "1"}  # as each Ray task (1 CPU) runs
+    local = subprocess.run(
+        [*common, "--results-dir", str(tmp_path / "local")],
+        capture_output=True,
+        text=True,
+        env=one_thread,
+    )
+    assert local.returncode == 0, local.stderr[-3000:]
+    distributed = [*common, "--results-dir", str(tmp_path / "ray")]
+    distributed += ["--executor", "ray", "--address", ray_cluster]
+    first = subprocess.run(distributed, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "2 cells: 2 computed, 0 reused, 0 failed" in first.stdout
+    for runner in runners:
+        records = [
+            json.loads(
+                (tmp_path / where / "next-item" / runner / "lastfm" / "seed0.json").read_text()
+            )
+            for where in ("local", "ray")
+        ]
+        assert records[0]["predictions"] == records[1]["predictions"]
+        assert records[0]["run_key"] == records[1]["run_key"]
