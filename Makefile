@@ -35,12 +35,14 @@ run: $(STAMP)
 	$(BIN)/python -m bench compare --profile $(PROFILE) --with-paper
 
 # Lint, format check, the test suite (slow tests included: CI has the time), and the AUC
-# regression check: the ci profile re-run and compared with reports/reference/ci.json.
+# and next-item regression checks: the ci and ci-next profiles re-run and compared with
+# reports/reference/ci.json and ci-next.json.
 test: $(STAMP)
 	$(BIN)/ruff check bench baselines llm tests
 	$(BIN)/ruff format --check bench baselines llm tests
 	$(BIN)/python -m pytest --run-slow
 	$(BIN)/python -m bench check
+	$(BIN)/python -m bench check --profile ci-next
 
 # Fast loop while developing.
 check: $(STAMP)

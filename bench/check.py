@@ -1,8 +1,10 @@
-"""CI's guard on AUC numbers: re-run the ``ci`` profile and compare with the reference.
+"""CI's guard on the suite's numbers: re-run a profile and compare with its reference.
 
-``reports/reference/ci.json`` holds the AUC of every cell of the ``ci`` profile, made by
-this suite (``python -m bench check --update``) and committed with that command. A cell
-whose AUC moves by more than the tolerance, or that is missing or failed, fails the check.
+``reports/reference/<profile>.json`` holds the figures of every cell of a profile, made by
+this suite (``python -m bench check --update [--profile P]``) and committed with that
+command: the AUC of each like/dislike cell (profile ``ci``), the HitRatio@1 and MRR of
+each next-item cell in ``rank`` mode (profile ``ci-next``). A figure that moves by more
+than the tolerance, or a cell that is missing or failed, fails the check.
 """
 
 from __future__ import annotations
@@ -16,11 +18,18 @@ from tabulate import tabulate
 from bench.errors import DataError
 from bench.files import atomic_write_text
 from bench.grid import cells_of, run_grid
+from bench.nextitem_metrics import mean_reciprocal_rank
+from bench.nextitem_run import NextItemRecord, next_item_cells
 from bench.profiles import load_profile
 from bench.records import REPO, RunRecord, environment
 
-REFERENCE = REPO / "reports" / "reference" / "ci.json"
+REFERENCES = REPO / "reports" / "reference"
 TOLERANCE = 0.005
+
+
+def reference_path(profile_name: str) -> Path:
+    """The committed reference of a profile: ``reports/reference/<profile>.json``."""
+    return REFERENCES / f"{Path(profile_name).stem}.json"
 
 
 def cell_id(record: RunRecord) -> str:
@@ -31,6 +40,19 @@ def cell_id(record: RunRecord) -> str:
 def auc_by_cell(records: list[RunRecord]) -> dict[str, float]:
     """{cell id: AUC} of ``records``."""
     return {cell_id(record): record.auc for record in records}
+
+
+def next_item_figures(records: list[NextItemRecord]) -> dict[str, float]:
+    """{cell id/figure: value}: HitRatio@1 and MRR over the 20 candidates, ``rank`` mode."""
+    out = {}
+    for record in records:
+        runner = f"{record.runner}@{record.variant}" if record.variant else record.runner
+        key = f"{runner}/{record.domain}/seed{record.seed}"
+        out[f"{key}/hit_ratio"] = record.metrics["rank"]["hit_ratio"]
+        out[f"{key}/mrr"] = mean_reciprocal_rank(
+            [p.scores for p in record.predictions], [p.target_index for p in record.predictions]
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -45,13 +67,14 @@ class CheckResult:
 def measure(
     results_dir: Path, profile_name: str = "ci", quiet: bool = False
 ) -> tuple[dict[str, float], list[str]]:
-    """Run the profile's grid into ``results_dir``: ({cell id: AUC}, [failed cell lines])."""
-    summary = run_grid(cells_of(load_profile(profile_name)), results_dir, quiet=quiet)
-    failed = [
-        f"{cell.runner}/{cell.domain}/k{cell.n_shots}/seed{cell.seed}: {message}"
-        for cell, message in summary.failed
-    ]
-    return auc_by_cell(summary.records), failed
+    """Run the profile's grid into ``results_dir``: ({cell id: figure}, [failed cell lines])."""
+    profile = load_profile(profile_name)
+    next_item = profile.task == "next-item"
+    cells = next_item_cells(profile) if next_item else cells_of(profile)
+    summary = run_grid(cells, results_dir, quiet=quiet)
+    failed = [f"{cell.record_path(results_dir)}: {message}" for cell, message in summary.failed]
+    figures = next_item_figures if next_item else auc_by_cell
+    return figures(summary.records), failed
 
 
 def read_reference(path: Path) -> dict:
@@ -84,7 +107,7 @@ def compare(
         if status != "ok":
             failures.append(f"{key}: reference {expected:.6f}, measured {got:.6f}")
         rows.append([key, f"{expected:.6f}", f"{got:.6f}", f"{moved:+.6f}", status])
-    headers = ["cell", "reference AUC", "measured AUC", "difference", "status"]
+    headers = ["cell", "reference", "measured", "difference", "status"]
     return CheckResult(tabulate(rows, headers=headers, disable_numparse=True), failures, measured)
 
 

@@ -211,6 +211,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         Path("runs") / args.profile if args.profile else Path("runs")
     )
     fmt = {"markdown": "github", "text": "simple", "latex": "latex", "csv": "tsv"}[args.format]
+    if args.task is None:  # the profile's task when it names one of ours, else like/dislike
+        from bench.profiles import load_profile, profile_names
+
+        known = args.profile in profile_names() or Path(str(args.profile)).is_file()
+        args.task = load_profile(args.profile).task if args.profile and known else "like"
     if args.task == "next-item":
         from bench.nextitem_compare import collect_next_item, next_item_provenance, next_item_table
 
@@ -266,12 +271,19 @@ def _emit(
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Re-run the ci profile and compare its AUCs with the committed reference."""
+    """Re-run a profile (ci, ci-next) and compare its figures with the committed reference."""
     import tempfile
 
-    from bench.check import REFERENCE, TOLERANCE, compare, measure, read_reference, write_reference
+    from bench.check import (
+        TOLERANCE,
+        compare,
+        measure,
+        read_reference,
+        reference_path,
+        write_reference,
+    )
 
-    args.reference = args.reference or REFERENCE
+    args.reference = args.reference or reference_path(args.profile)
     args.tolerance = TOLERANCE if args.tolerance is None else args.tolerance
     results_dir = args.results_dir or Path(tempfile.mkdtemp(prefix="bench-check-"))
     measured, failed = measure(results_dir, args.profile, quiet=args.quiet)
@@ -291,13 +303,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(result.table)
     if result.failures or failed:
         print(
-            f"AUC check failed ({len(result.failures)} cells), records in {results_dir}:",
+            f"{Path(args.profile).stem} check failed ({len(result.failures)} cells), records in "
+            f"{results_dir}:",
             file=sys.stderr,
         )
         for line in result.failures:
             print(f"  {line}", file=sys.stderr)
         return 1
-    print(f"AUC check passed: {len(measured)} cells within {args.tolerance}")
+    name = Path(args.profile).stem
+    print(f"{name} check passed: {len(measured)} figures within {args.tolerance}")
     return 0
 
 
@@ -404,7 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser("compare", help="AUC table of the run records")
     compare.add_argument("--profile", help="read runs/<profile>/ (default: all of runs/)")
-    compare.add_argument("--task", choices=TASKS, default="like", help="default: like (TALLRec)")
+    compare.add_argument(
+        "--task", choices=TASKS, help="like (TALLRec) or next-item; default: the profile's, or like"
+    )
     compare.add_argument("--results-dir", type=Path, help="default: runs/<profile>/ or runs/")
     compare.add_argument("--format", choices=("markdown", "text", "latex", "csv"), default="text")
     compare.add_argument("--with-paper", action="store_true", help="show the paper's values")
@@ -416,12 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--plot", type=Path, help="write AUC against shots to FILE.png")
     compare.set_defaults(handler=cmd_compare)
 
-    check = commands.add_parser("check", help="re-run the ci profile, compare AUCs (CI)")
+    check = commands.add_parser("check", help="re-run a profile, compare its figures (CI)")
     check.add_argument(
-        "--reference", type=Path, default=None, help="default: reports/reference/ci.json"
+        "--reference", type=Path, default=None, help="default: reports/reference/<profile>.json"
     )
     check.add_argument("--tolerance", type=float, default=None, help="default: 0.005")
-    check.add_argument("--profile", default="ci", help="default: ci (the reference's profile)")
+    check.add_argument("--profile", default="ci", help="default: ci; ci-next for next-item")
     check.add_argument("--update", action="store_true", help="rewrite the reference, print diff")
     check.add_argument("--results-dir", type=Path, help="default: a fresh temporary folder")
     check.set_defaults(handler=cmd_check)

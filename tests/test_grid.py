@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -139,7 +138,7 @@ def test_check_fails_when_a_reference_auc_is_perturbed(env, profile, tmp_path):
     content = json.loads(reference.read_text())
     assert len(content["cells"]) == 16 and content["tolerance"] == 0.005
     passed = bench("check", *common, "--results-dir", str(results))
-    assert passed.returncode == 0 and "AUC check passed: 16 cells" in passed.stdout
+    assert passed.returncode == 0 and "tiny check passed: 16 figures" in passed.stdout
     content["cells"]["logreg/movie/k64/seed1"] += 0.01
     reference.write_text(json.dumps(content))
     failed = bench("check", *common, "--results-dir", str(results))
@@ -153,11 +152,19 @@ def test_check_fails_when_a_reference_auc_is_perturbed(env, profile, tmp_path):
 
 
 def test_the_committed_reference_covers_the_ci_profile(env):
-    from bench.check import REFERENCE, read_reference
+    from bench.check import read_reference, reference_path
     from bench.grid import cells_of
+    from bench.nextitem_run import next_item_cells
     from bench.profiles import load_profile
 
     cells = cells_of(load_profile("ci"))
     names = {f"{c.runner}/{c.domain}/k{c.n_shots}/seed{c.seed}" for c in cells}
-    assert set(read_reference(REFERENCE)["cells"]) == names
-    assert os.path.exists(REFERENCE)
+    assert set(read_reference(reference_path("ci"))["cells"]) == names
+    next_cells = next_item_cells(load_profile("ci-next"))
+    names = {
+        f"{c.record_path(Path('.')).parts[1]}/{c.domain}/seed{c.seed}/{figure}"
+        for c in next_cells
+        for figure in ("hit_ratio", "mrr")
+    }
+    reference = read_reference(reference_path("ci-next"))
+    assert set(reference["cells"]) == names and reference["profile"] == "ci-next"
