@@ -12,20 +12,18 @@ runner can use instead of LLaRA's released SASRec.
 
 from __future__ import annotations
 
-import copy
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 
 from baselines.compat import import_sequential_models, recbole_config
 from baselines.recbole_data import RUNTIME_SETTINGS, SHARED_USER
 from baselines.sequential import MODEL_PARAMS
+from baselines.training import train_with_early_stopping
 from bench import config as bench_config
 from bench.errors import BenchError
 from bench.files import atomic_directory
@@ -87,7 +85,7 @@ class NextItemBaseline:
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
-        self.threads = int(os.environ.get("BENCH_THREADS", "0")) or os.cpu_count() or 1
+        self.threads = bench_config.threads()
         self.model: Any = None
 
     def config(self) -> dict[str, Any]:
@@ -117,35 +115,30 @@ class NextItemBaseline:
             train = train[order[: settings.train_limit]]
         valid = domain.samples("valid")
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-        generator = torch.Generator().manual_seed(self.seed)
-        best_score, best_epoch, best_state, history = -np.inf, -1, None, []
-        for epoch in range(settings.max_epochs):
-            model.train()
-            order = torch.randperm(len(train), generator=generator)
-            for start in range(0, len(train), settings.batch_size):
-                loss = model.calculate_loss(train[order[start : start + settings.batch_size]])
-                if not torch.isfinite(loss):
-                    raise BenchError(f"{self.name}: loss became {loss.item()} at epoch {epoch}")
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-            self.model = model
+        self.model = model  # rank() scores the validation samples with it after each epoch
+
+        def validate(epoch: int) -> float:
             score = mean_reciprocal_rank(self.rank(valid), [s.target_index for s in valid])
-            history.append(round(score, 5))
             log.info("%s epoch %d: validation MRR %.4f", self.name, epoch, score)
-            if score > best_score:
-                best_score, best_epoch = score, epoch
-                best_state = copy.deepcopy(model.state_dict())
-            elif epoch - best_epoch >= settings.patience:
-                break
-        model.load_state_dict(best_state)
-        self.model = model
+            return score
+
+        stopped = train_with_early_stopping(
+            model,
+            train,
+            optimizer,
+            batch_size=settings.batch_size,
+            max_epochs=settings.max_epochs,
+            patience=settings.patience,
+            seed=self.seed,
+            validate=validate,
+            diverged=lambda what, epoch: BenchError(f"{self.name}: {what} at epoch {epoch}"),
+        )
         vectors = self._write_vectors(domain, workdir) if settings.model == "SASRec" else None
         return {
-            "best_epoch": best_epoch,
-            "epochs_run": len(history),
-            "best_valid_mrr": best_score,
-            "valid_mrr_by_epoch": history,
+            "best_epoch": stopped.best_epoch,
+            "epochs_run": len(stopped.history),
+            "best_valid_mrr": stopped.best_score,
+            "valid_mrr_by_epoch": stopped.history,
             "n_train": len(train),
             "n_valid": len(valid),
             "threads": self.threads,

@@ -10,9 +10,7 @@ weights (kept in memory, never pickled) score the test split. Seeds: RecBole's
 
 from __future__ import annotations
 
-import copy
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -32,6 +30,8 @@ from baselines.recbole_data import (
     write_atomic_files,
 )
 from baselines.text import DEFAULT_ENCODER
+from baselines.training import train_with_early_stopping
+from bench.config import threads as bench_threads
 from bench.domain import Domain
 from bench.errors import BenchError
 from bench.metrics import selection_score
@@ -118,7 +118,7 @@ class SequentialRunner:
 
     def __init__(self, seed: int, threads: int | None = None) -> None:
         self.seed = seed
-        self.threads = threads or int(os.environ.get("BENCH_THREADS", "0")) or os.cpu_count() or 1
+        self.threads = threads or bench_threads()
         self.model: Any = None
 
     def config(self) -> dict[str, Any]:
@@ -166,35 +166,30 @@ class SequentialRunner:
         optimizer = torch.optim.Adam(
             model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
         )
-        generator = torch.Generator().manual_seed(self.seed)
-        best_score, best_epoch, best_state, history = -np.inf, -1, None, []
-        for epoch in range(settings.max_epochs):
-            model.train()
-            order = torch.randperm(len(train), generator=generator)
-            for start in range(0, len(train), settings.batch_size):
-                loss = model.calculate_loss(train[order[start : start + settings.batch_size]])
-                if not torch.isfinite(loss):
-                    raise self._diverged(f"loss became {loss.item()}", epoch)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+
+        def validate(epoch: int) -> float:
             probabilities = self._probabilities(model, valid)
             if not np.isfinite(probabilities).all():
                 raise self._diverged("validation scores became nan", epoch)
-            score = selection_score(valid_labels, probabilities)
-            history.append(round(score, 5))
-            if score > best_score:
-                best_score, best_epoch = score, epoch
-                best_state = copy.deepcopy(model.state_dict())
-            elif epoch - best_epoch >= settings.patience:
-                break
-        model.load_state_dict(best_state)
+            return selection_score(valid_labels, probabilities)
+
+        stopped = train_with_early_stopping(
+            model,
+            train,
+            optimizer,
+            batch_size=settings.batch_size,
+            max_epochs=settings.max_epochs,
+            patience=settings.patience,
+            seed=self.seed,
+            validate=validate,
+            diverged=self._diverged,
+        )
         self.model = model
         return {
-            "best_epoch": best_epoch,
-            "epochs_run": len(history),
-            "best_valid_score": best_score,
-            "valid_score_by_epoch": history,
+            "best_epoch": stopped.best_epoch,
+            "epochs_run": len(stopped.history),
+            "best_valid_score": stopped.best_score,
+            "valid_score_by_epoch": stopped.history,
             "selection_metric": "auc" if len(set(valid_labels)) == 2 else "-log_loss",
             "n_train": len(train),
             "n_valid": len(valid_samples),

@@ -6,6 +6,7 @@
   (``~/.cache/tallrec-bench``).
 - ``BENCH_OFFLINE=1``: never try to download a missing raw file.
 - ``BENCH_MIRROR``: a base URL that replaces ``https://raw.githubusercontent.com`` for downloads.
+- ``BENCH_THREADS``: torch threads of a run (default: every CPU; the Ray executor sets it).
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ def data_dir() -> Path:
     if explicit := os.environ.get("BENCH_DATA_DIR"):
         return Path(explicit).expanduser().resolve()
     return cache_dir() / "raw"
+
+
+def threads() -> int:
+    """Torch threads for a run: ``BENCH_THREADS``, else every CPU."""
+    return int(os.environ.get("BENCH_THREADS", "0")) or os.cpu_count() or 1
 
 
 def offline() -> bool:

@@ -21,12 +21,12 @@ the full prompts (to float rounding).
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
+from bench import config as bench_config
 from bench.errors import BenchError
 
 MODES = ("two-token", "tallrec-compat")
@@ -165,6 +165,6 @@ def yes_probabilities(logits: torch.Tensor, yes_id: int, no_id: int, mode: str) 
 
 def torch_threads() -> int:
     """Threads for torch: ``BENCH_THREADS`` or every CPU; set once here for all LLM code."""
-    threads = int(os.environ.get("BENCH_THREADS", "0")) or os.cpu_count() or 1
+    threads = bench_config.threads()
     torch.set_num_threads(threads)
     return threads
