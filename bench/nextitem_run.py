@@ -33,7 +33,7 @@ from bench.nextitem_metrics import (
 from bench.profiles import Profile
 from bench.records import as_plain_dict, environment, record_text, run_key
 from bench.registry import NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS
-from bench.run import variant_label
+from bench.run import loaded_domain, variant_label
 from bench.runner import with_settings
 from bench.splits import fixed_subset
 
@@ -201,7 +201,7 @@ def run_next_item_cell(
     runner_class = NEXT_ITEM_RUNNERS.load(cell.runner)
     if cell.settings:
         runner_class = with_settings(runner_class, **dict(cell.settings))
-    domain, data_sha256 = load_next_item_domain(cell.domain)
+    domain, data_sha256 = loaded_domain(cell.domain, load_next_item_domain)
     runner = runner_class(seed=cell.seed)
     key = run_key(
         {

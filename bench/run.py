@@ -7,9 +7,10 @@ import re
 import resource
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.config import cache_dir
 from bench.datastore import load_domain
@@ -30,14 +31,15 @@ from bench.splits import (
 )
 
 log = logging.getLogger(__name__)
-_LOADED: dict[tuple[Path, str], tuple[Domain, str]] = {}  # loaded by this process
+_LOADED: dict[tuple[Path, str, str], tuple[Any, str]] = {}  # loaded by this process
+D = TypeVar("D")
 
 
-def loaded_domain(name: str) -> tuple[Domain, str]:
-    """``load_domain`` once per process and cache: a grid reads a domain once, not per cell."""
-    key = (cache_dir(), name)
+def loaded_domain(name: str, loader: Callable[[str], tuple[D, str]] = load_domain) -> tuple[D, str]:
+    """``loader(name)`` once per process and cache: a grid reads a domain once, not per cell."""
+    key = (cache_dir(), f"{loader.__module__}.{loader.__qualname__}", name)
     if key not in _LOADED:
-        _LOADED[key] = load_domain(name)
+        _LOADED[key] = loader(name)
     return _LOADED[key]
 
 
