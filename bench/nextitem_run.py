@@ -133,17 +133,20 @@ class NextItemCell:
         """File-name-safe label of the changed settings ('' for none)."""
         return variant_label(self.settings)
 
+    @property
+    def runner_label(self) -> str:
+        """``runner`` or ``runner@variant``: the record's folder."""
+        return f"{self.runner}@{self.variant}" if self.settings else self.runner
+
     def record_path(self, results_dir: Path) -> Path:
         """Where this cell's record lives."""
-        runner = f"{self.runner}@{self.variant}" if self.settings else self.runner
         stem = f"seed{self.seed}" + (f"-test{self.test_limit}" if self.test_limit else "")
-        return results_dir / TASK / runner / self.domain / f"{stem}.json"
+        return results_dir / TASK / self.runner_label / self.domain / f"{stem}.json"
 
     @property
     def label(self) -> str:
         """The cell in one short line (progress output)."""
-        runner = f"{self.runner}@{self.variant}" if self.settings else self.runner
-        return f"{runner:16} {self.domain:14} seed={self.seed}"
+        return f"{self.runner_label:16} {self.domain:14} seed={self.seed}"
 
     def run(self, results_dir: Path, force: bool = False) -> tuple[NextItemRecord, bool]:
         """:func:`run_next_item_cell` on this cell (the grid's executors call this)."""

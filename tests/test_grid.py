@@ -162,7 +162,7 @@ def test_the_committed_reference_covers_the_ci_profile(env):
     assert set(read_reference(reference_path("ci"))["cells"]) == names
     next_cells = next_item_cells(load_profile("ci-next"))
     names = {
-        f"{c.record_path(Path('.')).parts[1]}/{c.domain}/seed{c.seed}/{figure}"
+        f"{c.runner_label}/{c.domain}/seed{c.seed}/{figure}"
         for c in next_cells
         for figure in ("hit_ratio", "mrr")
     }
