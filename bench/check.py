@@ -46,8 +46,7 @@ def next_item_figures(records: list[NextItemRecord]) -> dict[str, float]:
     """{cell id/figure: value}: HitRatio@1 and MRR over the 20 candidates, ``rank`` mode."""
     out = {}
     for record in records:
-        runner = f"{record.runner}@{record.variant}" if record.variant else record.runner
-        key = f"{runner}/{record.domain}/seed{record.seed}"
+        key = f"{record.runner_label}/{record.domain}/seed{record.seed}"
         out[f"{key}/hit_ratio"] = record.metrics["rank"]["hit_ratio"]
         out[f"{key}/mrr"] = mean_reciprocal_rank(
             [p.scores for p in record.predictions], [p.target_index for p in record.predictions]

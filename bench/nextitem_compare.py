@@ -86,7 +86,7 @@ def next_item_table(records: list[NextItemRecord], fmt: str = "simple") -> str:
         lambda: defaultdict(list)
     )
     for record in records:
-        label = record.runner + (f"@{record.variant}" if record.variant else "")
+        label = record.runner_label
         label += f" (test {record.test_limit})" if record.test_limit else ""
         groups[(record.runner, label)][record.domain].append(record)
     order = {name: i for i, name in enumerate(RUNNER_ORDER)}

@@ -77,6 +77,11 @@ class NextItemRecord:
         return as_plain_dict(self)
 
     @property
+    def runner_label(self) -> str:
+        """``runner`` or ``runner@variant``, as the record's folder is named."""
+        return f"{self.runner}@{self.variant}" if self.variant else self.runner
+
+    @property
     def headline(self) -> str:
         """The record's main figure, for progress lines."""
         return f"HR@1 {self.metrics['rank']['hit_ratio']:.4f} (rank)"
