@@ -122,16 +122,11 @@ class NextItemBaseline:
             log.info("%s epoch %d: validation MRR %.4f", self.name, epoch, score)
             return score
 
+        def diverged(what: str, epoch: int) -> BenchError:
+            return BenchError(f"{self.name}: {what} at epoch {epoch}")
+
         stopped = train_with_early_stopping(
-            model,
-            train,
-            optimizer,
-            batch_size=settings.batch_size,
-            max_epochs=settings.max_epochs,
-            patience=settings.patience,
-            seed=self.seed,
-            validate=validate,
-            diverged=lambda what, epoch: BenchError(f"{self.name}: {what} at epoch {epoch}"),
+            model, train, optimizer, settings, self.seed, validate, diverged
         )
         vectors = self._write_vectors(domain, workdir) if settings.model == "SASRec" else None
         return {

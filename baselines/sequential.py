@@ -174,15 +174,7 @@ class SequentialRunner:
             return selection_score(valid_labels, probabilities)
 
         stopped = train_with_early_stopping(
-            model,
-            train,
-            optimizer,
-            batch_size=settings.batch_size,
-            max_epochs=settings.max_epochs,
-            patience=settings.patience,
-            seed=self.seed,
-            validate=validate,
-            diverged=self._diverged,
+            model, train, optimizer, settings, self.seed, validate, self._diverged
         )
         self.model = model
         return {

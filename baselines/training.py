@@ -12,12 +12,20 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from bench.errors import BenchError
+
+
+class EpochSettings(Protocol):
+    """What the loop reads from a runner's settings."""
+
+    batch_size: int
+    max_epochs: int
+    patience: int
 
 
 @dataclass(frozen=True)
@@ -33,18 +41,16 @@ def train_with_early_stopping(
     model: Any,
     train: Any,
     optimizer: torch.optim.Optimizer,
-    *,
-    batch_size: int,
-    max_epochs: int,
-    patience: int,
+    settings: EpochSettings,
     seed: int,
     validate: Callable[[int], float],
     diverged: Callable[[str, int], BenchError],
 ) -> EarlyStopped:
     """Train ``model`` on the interactions ``train``; see the module docstring."""
+    batch_size = settings.batch_size
     generator = torch.Generator().manual_seed(seed)
     best_score, best_epoch, best_state, history = -np.inf, -1, None, []
-    for epoch in range(max_epochs):
+    for epoch in range(settings.max_epochs):
         model.train()
         order = torch.randperm(len(train), generator=generator)
         for start in range(0, len(train), batch_size):
@@ -59,7 +65,7 @@ def train_with_early_stopping(
         if score > best_score:
             best_score, best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= patience:
+        elif epoch - best_epoch >= settings.patience:
             break
     model.load_state_dict(best_state)
     return EarlyStopped(best_epoch, best_score, history)

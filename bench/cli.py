@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -26,7 +26,6 @@ from bench.compare import (
 from bench.datastore import build_domain, domain_dir, load_domain, read_verified
 from bench.errors import BenchError, DataError, UsageError
 from bench.files import atomic_write_text
-from bench.nextitem_run import NextItemCell
 from bench.records import environment
 from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS, PAPER_DOMAINS, RUNNERS
 from bench.run import Cell
@@ -40,6 +39,9 @@ from bench.splits import (
     write_manifest,
 )
 from bench.tallrec_format import write_tallrec_files
+
+if TYPE_CHECKING:
+    from bench.nextitem_run import NextItemCell
 
 TASKS = ("like", "next-item")
 
@@ -178,7 +180,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     wall_s = time.perf_counter() - started
     line = {
         "command": "python -m bench " + " ".join(sys.argv[1:]),
-        "task": "next-item" if isinstance(cells[0], NextItemCell) else "like",
+        "task": cells[0].task,
         "profile": profile,
         "cells": len(cells),
         "computed": len(summary.computed),
@@ -211,11 +213,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         Path("runs") / args.profile if args.profile else Path("runs")
     )
     fmt = {"markdown": "github", "text": "simple", "latex": "latex", "csv": "tsv"}[args.format]
-    if args.task is None:  # the profile's task when it names one of ours, else like/dislike
+    if args.task is None:  # a shipped or given profile decides; a bare folder name: like
         from bench.profiles import load_profile, profile_names
 
-        known = args.profile in profile_names() or Path(str(args.profile)).is_file()
-        args.task = load_profile(args.profile).task if args.profile and known else "like"
+        named = args.profile and (args.profile in profile_names() or Path(args.profile).is_file())
+        args.task = load_profile(args.profile).task if named else "like"
     if args.task == "next-item":
         from bench.nextitem_compare import collect_next_item, next_item_provenance, next_item_table
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from bench.errors import BenchError, DataError
 from bench.files import atomic_write_text
@@ -33,7 +33,7 @@ from bench.nextitem_metrics import (
 from bench.profiles import Profile
 from bench.records import as_plain_dict, environment, record_text, run_key
 from bench.registry import NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS
-from bench.run import loaded_domain, variant_label
+from bench.run import loaded_domain, runner_folder, variant_label
 from bench.runner import with_settings
 from bench.splits import fixed_subset
 
@@ -79,7 +79,7 @@ class NextItemRecord:
     @property
     def runner_label(self) -> str:
         """``runner`` or ``runner@variant``, as the record's folder is named."""
-        return f"{self.runner}@{self.variant}" if self.variant else self.runner
+        return runner_folder(self.runner, self.variant)
 
     @property
     def headline(self) -> str:
@@ -126,6 +126,7 @@ def evaluate(
 class NextItemCell:
     """One next-item run."""
 
+    task: ClassVar[str] = TASK
     runner: str
     domain: str
     seed: int = 0
@@ -141,7 +142,7 @@ class NextItemCell:
     @property
     def runner_label(self) -> str:
         """``runner`` or ``runner@variant``: the record's folder."""
-        return f"{self.runner}@{self.variant}" if self.settings else self.runner
+        return runner_folder(self.runner, self.variant)
 
     def record_path(self, results_dir: Path) -> Path:
         """Where this cell's record lives."""

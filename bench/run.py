@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from bench.config import cache_dir
 from bench.datastore import load_domain
@@ -31,13 +31,13 @@ from bench.splits import (
 )
 
 log = logging.getLogger(__name__)
-_LOADED: dict[tuple[Path, str, str], tuple[Any, str]] = {}  # loaded by this process
+_LOADED: dict[tuple[Path, Callable, str], tuple[Any, str]] = {}  # loaded by this process
 D = TypeVar("D")
 
 
 def loaded_domain(name: str, loader: Callable[[str], tuple[D, str]] = load_domain) -> tuple[D, str]:
     """``loader(name)`` once per process and cache: a grid reads a domain once, not per cell."""
-    key = (cache_dir(), f"{loader.__module__}.{loader.__qualname__}", name)
+    key = (cache_dir(), loader, name)
     if key not in _LOADED:
         _LOADED[key] = loader(name)
     return _LOADED[key]
@@ -50,10 +50,16 @@ def variant_label(settings: tuple[tuple[str, Any], ...]) -> str:
     return text if len(text) <= 80 else f"{text[:60]}~{sha256_bytes(text.encode())[:12]}"
 
 
+def runner_folder(runner: str, variant: str) -> str:
+    """A record's runner folder: ``runner``, or ``runner@variant`` for changed settings."""
+    return f"{runner}@{variant}" if variant else runner
+
+
 @dataclass(frozen=True)
 class Cell:
     """One run of the grid."""
 
+    task: ClassVar[str] = "like"
     runner: str
     domain: str
     n_shots: int
@@ -73,7 +79,7 @@ class Cell:
         """Where this cell's record lives."""
         stem = f"k{self.n_shots}-seed{self.seed}-valid-{self.validation}"
         stem += f"-test{self.test_limit}" if self.test_limit else ""
-        runner = f"{self.runner}@{self.variant}" if self.settings else self.runner
+        runner = runner_folder(self.runner, self.variant)
         domain = f"{self.domain}-to-{self.test_domain}" if self.cross_domain else self.domain
         return results_dir / runner / domain / f"{stem}.json"
 

@@ -113,3 +113,25 @@ def tiny_llama():
         vocab_size=1000,
     )
     return LlamaForCausalLM(config)
+
+
+# A small real next-item grid: two RecBole baselines, one epoch on 2,000 fixed LastFM samples.
+TINY_NEXT_ITEM_GRID = {
+    "task": "next-item",
+    "runners": ["gru4rec@max_epochs=1,train_limit=2000", "caser@max_epochs=1,train_limit=2000"],
+    "domains": ["lastfm"],
+    "seeds": [0],
+}
+
+
+@pytest.fixture
+def next_item_profile(tmp_path: Path):
+    """``next_item_profile(**changes)``: the tiny next-item grid (changed) as a profile file."""
+    import yaml
+
+    def write(**changes) -> Path:
+        path = tmp_path / "tiny-next.yaml"
+        path.write_text(yaml.safe_dump(TINY_NEXT_ITEM_GRID | changes))
+        return path
+
+    return write

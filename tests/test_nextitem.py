@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from bench.datastore import build_domain
 from bench.errors import BenchError, DataError
@@ -244,25 +243,12 @@ def test_movielens_next_build_is_compared_with_llara_released_rows(env, data_dir
     assert report["valid"]["identical"] == report["test"]["identical"] == 0
 
 
-def _next_item_profile(tmp_path: Path, **changes) -> Path:
-    profile = {
-        "task": "next-item",
-        "runners": ["gru4rec@max_epochs=1,train_limit=2000", "caser@max_epochs=1,train_limit=2000"],
-        "domains": ["lastfm"],
-        "seeds": [0],
-    } | changes
-    path = tmp_path / "tiny-next.yaml"
-    path.write_text(yaml.safe_dump(profile))
-    return path
-
-
-def test_next_item_profiles_name_runner_variants_and_their_task(tmp_path):
+def test_next_item_profiles_name_runner_variants_and_their_task(next_item_profile, tmp_path):
     from bench.errors import UsageError
     from bench.nextitem_run import next_item_cells
     from bench.profiles import load_profile
 
-    path = _next_item_profile(
-        tmp_path,
+    path = next_item_profile(
         runners=["sasrec", "llara-cpu@item_vectors=sasrec"],
         settings={"llara-cpu": {"train_samples": 8}},
     )
@@ -281,11 +267,11 @@ def test_next_item_profiles_name_runner_variants_and_their_task(tmp_path):
             "movielens-next",
         }
     with pytest.raises(UsageError, match="no shots or validation"):
-        load_profile(str(_next_item_profile(tmp_path, shots=[16])))
+        load_profile(str(next_item_profile(shots=[16])))
     with pytest.raises(UsageError, match="unknown next-item runner 'like-rate'"):
-        load_profile(str(_next_item_profile(tmp_path, runners=["like-rate"])))
+        load_profile(str(next_item_profile(runners=["like-rate"])))
     with pytest.raises(UsageError, match="has no setting nope"):
-        next_item_cells(load_profile(str(_next_item_profile(tmp_path, runners=["sasrec@nope=1"]))))
+        next_item_cells(load_profile(str(next_item_profile(runners=["sasrec@nope=1"]))))
 
 
 def test_llara_with_its_own_sasrec_puts_sasrec_settings_in_the_run_key():
@@ -310,8 +296,8 @@ def test_run_refuses_a_profile_of_the_other_task(env, tmp_path):
 
 
 @pytest.mark.slow
-def test_next_item_grid_from_a_profile_runs_resumes_and_compares(env, tmp_path):
-    profile = _next_item_profile(tmp_path)
+def test_next_item_grid_from_a_profile_runs_resumes_and_compares(env, next_item_profile, tmp_path):
+    profile = next_item_profile()
     results = tmp_path / "runs"
     command = [sys.executable, "-m", "bench", "-q", "run", "--all", "--profile", str(profile)]
     command += ["--results-dir", str(results)]

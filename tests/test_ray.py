@@ -66,14 +66,11 @@ def test_ray_executor_gives_the_local_records_and_resumes(env, ray_cluster, tmp_
     assert "8 cells: 0 computed, 8 reused" in again.stdout, again.stderr[-3000:]
 
 
-def test_ray_executor_runs_next_item_cells_as_the_local_one(env, ray_cluster, tmp_path):
-    profile = tmp_path / "tiny-next.yaml"
-    runners = ["gru4rec@max_epochs=1,train_limit=2000", "caser@max_epochs=1,train_limit=2000"]
-    profile.write_text(
-        yaml.safe_dump(
-            {"task": "next-item", "runners": runners, "domains": ["lastfm"], "seeds": [0]}
-        )
-    )
+def test_ray_executor_runs_next_item_cells_as_the_local_one(
+    env, ray_cluster, next_item_profile, tmp_path
+):
+    profile = next_item_profile()
+    runners = yaml.safe_load(profile.read_text())["runners"]
     common = [sys.executable, "-m", "bench", "-q", "run", "--all", "--profile", str(profile)]
     one_thread = os.environ | {"BENCH_THREADS": "1"}  # as each Ray task (1 CPU) runs
     local = subprocess.run(
