@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -26,7 +28,7 @@ from bench.compare import (
 from bench.datastore import build_domain, domain_dir, load_domain, read_verified
 from bench.errors import BenchError, DataError, UsageError
 from bench.files import atomic_write_text
-from bench.records import environment
+from bench.records import COMMAND_VARIABLE, environment, invocation
 from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS, PAPER_DOMAINS, RUNNERS
 from bench.run import Cell
 from bench.splits import (
@@ -179,7 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary = run_grid(cells, results_dir, args.force, args.fail_fast, args.quiet)
     wall_s = time.perf_counter() - started
     line = {
-        "command": "python -m bench " + " ".join(sys.argv[1:]),
+        "command": invocation(),
         "task": cells[0].task,
         "profile": profile,
         "cells": len(cells),
@@ -265,7 +267,7 @@ def _emit(
         print(table)
         return 0
     if args.format == "markdown":
-        command = "python -m bench " + " ".join(sys.argv[1:])
+        command = invocation()
         table = describe(records, results_dir, command) + "\n\n" + table
     atomic_write_text(args.out, table + "\n")
     print(args.out)
@@ -297,7 +299,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if failed:
             print("reference not written: some cells failed", file=sys.stderr)
             return 1
-        command = "python -m bench " + " ".join(sys.argv[1:])
+        command = invocation()
         write_reference(args.reference, measured, command, args.tolerance, args.profile)
         print(f"wrote {args.reference}")
         return 0
@@ -452,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; a BenchError becomes one line on stderr and exit status 2."""
     args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    caller = os.environ.get(COMMAND_VARIABLE)
+    os.environ[COMMAND_VARIABLE] = shlex.join(["python", "-m", "bench", *words])  # records
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -466,3 +471,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:  # an in-process caller (tests, the API) keeps its own command
+        if caller is None:
+            os.environ.pop(COMMAND_VARIABLE, None)
+        else:
+            os.environ[COMMAND_VARIABLE] = caller

@@ -31,7 +31,7 @@ from bench.nextitem_metrics import (
     rank_choice,
 )
 from bench.profiles import Profile
-from bench.records import as_plain_dict, environment, record_text, run_key
+from bench.records import as_plain_dict, environment, invocation, record_text, run_key
 from bench.registry import NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS
 from bench.run import loaded_domain, runner_folder, variant_label
 from bench.runner import with_settings
@@ -71,6 +71,7 @@ class NextItemRecord:
     variant: str = ""
     test_limit: int = 0
     profile: str = ""
+    command: str = ""  # the command line or script that made it ('' in records before 0.6.0)
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict."""
@@ -269,6 +270,7 @@ def run_next_item_cell(
         variant=cell.variant,
         test_limit=cell.test_limit,
         profile=cell.profile,
+        command=invocation(),
     )
     text = record_text(record.to_json())
     atomic_write_text(path, text)

@@ -7,7 +7,9 @@ import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import subprocess
+import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,7 @@ class RunRecord:
     variant: str = ""  # the runner settings changed from its defaults, as a label
     test_limit: int = 0  # a fixed subset of the test split was scored (0: all of it)
     profile: str = ""  # the profile whose grid made this run ('' for a cell given by hand)
+    command: str = ""  # the command line or script that made it ('' in records before 0.6.0)
 
     @property
     def standard(self) -> bool:
@@ -92,6 +95,18 @@ class RunRecord:
 def run_key(parts: dict[str, Any]) -> str:
     """Content address of a run: sha256 of its sorted-key JSON description."""
     return sha256_bytes(canonical_json(parts).encode("utf-8"))
+
+
+COMMAND_VARIABLE = "BENCH_COMMAND"  # set by the CLI; passed on to Ray and worker processes
+
+
+def invocation() -> str:
+    """The command that made this process's records: ``BENCH_COMMAND``, else ``sys.argv``.
+
+    The CLI sets ``BENCH_COMMAND`` to its own command line; a Python caller of the API gets
+    its script and arguments (``python -c`` and notebooks show as ``python -c``/the kernel).
+    """
+    return os.environ.get(COMMAND_VARIABLE) or shlex.join(["python", *sys.argv])
 
 
 def _cpu_model() -> str:

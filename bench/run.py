@@ -18,7 +18,7 @@ from bench.domain import Domain
 from bench.errors import BenchError, DataError
 from bench.files import sha256_bytes
 from bench.metrics import log_loss, roc_auc
-from bench.records import Prediction, RunRecord, environment, read_record, run_key, write_record
+from bench.records import Prediction, RunRecord, environment, invocation, read_record, run_key, write_record
 from bench.registry import RUNNERS
 from bench.runner import Runner, with_settings
 from bench.splits import (
@@ -190,6 +190,7 @@ def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRec
         variant=cell.variant,
         test_limit=cell.test_limit,
         profile=cell.profile,
+        command=invocation(),
     )
     write_record(record, path)
     return record, True
