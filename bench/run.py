@@ -18,7 +18,15 @@ from bench.domain import Domain
 from bench.errors import BenchError, DataError
 from bench.files import sha256_bytes
 from bench.metrics import log_loss, roc_auc
-from bench.records import Prediction, RunRecord, environment, invocation, read_record, run_key, write_record
+from bench.records import (
+    Prediction,
+    RunRecord,
+    environment,
+    invocation,
+    read_record,
+    run_key,
+    write_record,
+)
 from bench.registry import RUNNERS
 from bench.runner import Runner, with_settings
 from bench.splits import (
