@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -21,16 +22,18 @@ from bench.compare import (
     auc_table,
     collect,
     cross_domain_table,
+    deduplicate,
     failed_cells,
     provenance,
-    write_scores,
+    seed_range_table,
 )
 from bench.datastore import build_domain, domain_dir, load_domain, read_verified
 from bench.errors import BenchError, DataError, UsageError
 from bench.files import atomic_write_text
 from bench.records import COMMAND_VARIABLE, environment, invocation
 from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS, PAPER_DOMAINS, RUNNERS
-from bench.run import Cell
+from bench.run import Cell, loaded_domain
+from bench.scores import read_scores, write_scores
 from bench.splits import (
     PAPER_SEEDS,
     PAPER_SHOTS,
@@ -234,29 +237,65 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return _emit(
             next_item_table(records, fmt), args, records, results_dir, next_item_provenance
         )
-    records, problems = collect(results_dir)
+    if args.scores:
+        found = [(f"{path}", r) for path in args.scores for r in read_scores(path)]
+        records, problems = deduplicate(found)
+        source = "the score files " + ", ".join(f"`{path}`" for path in args.scores)
+        grid_dir, failed = None, frozenset()
+    else:
+        records, problems = collect(results_dir)
+        source, grid_dir, failed = f"`{results_dir}`", results_dir, failed_cells(results_dir)
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     if not records:
         raise UsageError(f"no run records in {results_dir}: run `python -m bench run` first")
-    table = auc_table(records, args.with_paper, fmt, failed=failed_cells(results_dir))
+    table = auc_table(records, args.with_paper, fmt, failed=failed)
     table += "\n\n* best mean in its column"
+    if args.format == "markdown":
+        ranges = seed_range_table(records, fmt)
+        table += f"\n\nRange over seeds (lowest–highest AUC x 100):\n\n{ranges}" if ranges else ""
     cross = cross_domain_table(records, fmt)
     if cross:
         table += "\n\nCross-domain (train on one domain, test on the other):\n\n" + cross
     if args.stats:
-        from bench.stats import tallrec_vs_best_baseline
-
-        stats = tallrec_vs_best_baseline(records, fmt)
-        table += "\n\nTALLRec against the best baseline, paired bootstrap over test samples "
-        table += "(1000 resamples):\n\n" + (stats or "no TALLRec and baseline runs to compare")
+        table += "\n\n" + _stats(records, fmt)
     if args.plot is not None:
         from bench.plot import plot_auc
 
-        plot_auc(records, args.plot)
+        note = plot_auc(records, args.plot)
+        print(f"wrote {args.plot}" + (f" ({note})" if note else ""), file=sys.stderr)
     if args.scores_out is not None:
         write_scores(records, args.scores_out)
-    return _emit(table, args, records, results_dir, provenance)
+    shipped = [args.scores_out] if args.scores_out else list(args.scores or [])
+    where = args.out.parent if args.out else Path.cwd()
+    names = [
+        os.path.relpath(path, where) for path in shipped if path.parent.resolve() == where.resolve()
+    ]
+    describe = functools.partial(provenance, shipped=names, grid_dir=grid_dir)
+    return _emit(table, args, records, source, describe)
+
+
+def _stats(records: list, fmt: str) -> str:
+    """The ``--stats`` block: each LLM row against the paper's baselines, by test unit."""
+    from bench.stats import comparison_notes, comparison_table, llm_comparisons
+
+    def users_of(name: str) -> dict[str, str]:
+        domain, _ = loaded_domain(name)
+        return {s.sample_id: s.user_id for s in domain.samples("test")}
+
+    groups = llm_comparisons(records, users_of)
+    if not groups:
+        return (
+            "No LLM row shares a column, test subset and seed with a paper baseline: "
+            "nothing to compare."
+        )
+    return (
+        "LLM rows against the paper's baselines, paired on the same test samples and seeds "
+        "(cluster bootstrap and DeLong):\n\n"
+        + comparison_notes(groups)
+        + "\n\n"
+        + comparison_table(groups, fmt)
+    )
 
 
 def _emit(
@@ -429,9 +468,20 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=("markdown", "text", "latex", "csv"), default="text")
     compare.add_argument("--with-paper", action="store_true", help="show the paper's values")
     compare.add_argument("--out", type=Path, help="write the table (with provenance) to FILE")
-    compare.add_argument("--scores-out", type=Path, help="write every per-sample score (.csv.gz)")
     compare.add_argument(
-        "--stats", action="store_true", help="TALLRec vs best baseline: bootstrap CIs, p-value"
+        "--scores",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="read the runs from score files (.csv.gz from --scores-out) instead of a folder",
+    )
+    compare.add_argument(
+        "--scores-out", type=Path, help="write every per-sample score with provenance (.csv.gz)"
+    )
+    compare.add_argument(
+        "--stats",
+        action="store_true",
+        help="LLM rows vs the paper's baselines: cluster bootstrap and DeLong, by test unit",
     )
     compare.add_argument("--plot", type=Path, help="write AUC against shots to FILE.png")
     compare.set_defaults(handler=cmd_compare)

@@ -2,59 +2,144 @@
 
 from __future__ import annotations
 
-import gzip
 import json
+import math
 import re
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
 from bench.errors import DataError
-from bench.files import atomic_write_bytes
 from bench.paper import PAPER_AUC, PAPER_NAMES, SHOTS
 from bench.records import RunRecord, read_record
+from bench.scores import model_of
 
 DOMAIN_ORDER = ("movie", "book")
 GRID_LOG = "grids.jsonl"  # one line per `bench run` invocation on a results folder
 
 
 def collect(results_dir: Path) -> tuple[list[RunRecord], list[str]]:
-    """Every intact record under ``results_dir``, and one line per damaged one."""
-    records, problems = [], []
+    """Every intact record under ``results_dir`` (each run once), and a line per problem."""
+    found, problems = [], []
     for path in sorted(results_dir.rglob("*.json")):
         inside = path.relative_to(results_dir).parts
         skipped = any(part.endswith(".work") for part in inside[:-1]) or "next-item" in inside
         if path.name.startswith(".") or skipped:  # next-item records: compare --task next-item
             continue
         try:
-            records.append(read_record(path))
+            found.append((str(path), read_record(path)))
         except DataError as error:
             problems.append(str(error))
-    return records, problems
+    records, duplicates = deduplicate(found)
+    return records, problems + duplicates
+
+
+def deduplicate(found: list[tuple[str, RunRecord]]) -> tuple[list[RunRecord], list[str]]:
+    """Each run once: the first of records with one run key, or with one row, column and seed.
+
+    Returns the records kept and a warning naming each set of duplicates.
+    """
+    kept: dict[tuple, tuple[str, RunRecord]] = {}
+    dropped: dict[tuple, list[str]] = defaultdict(list)
+    for where, record in found:
+        for key in (("key", record.run_key), ("seed", *_seed_key(record))):
+            if key in kept:
+                dropped[key].append(where)
+                break
+        else:
+            kept["key", record.run_key] = kept[("seed", *_seed_key(record))] = (where, record)
+    warnings = [
+        f"{', '.join(others)} repeat{'s' if len(others) == 1 else ''} "
+        f"{'the run key' if key[0] == 'key' else 'the runner, column and seed'} of "
+        f"{kept[key][0]}: counted once"
+        for key, others in dropped.items()
+    ]
+    unique = {id(record): record for _, record in kept.values()}
+    return list(unique.values()), warnings
+
+
+def _seed_key(record: RunRecord) -> tuple:
+    return (
+        *row_key(record),
+        record.domain,
+        record.tested_on,
+        record.n_shots,
+        record.seed,
+        record.validation,
+    )
 
 
 def _cell(values: list[float], expected_seeds: int) -> str:
+    """Mean, and with several seeds ``± sample std`` (n when fewer than expected)."""
     mean = statistics.fmean(values) * 100
-    std = statistics.stdev(values) * 100 if len(values) > 1 else 0.0
-    text = f"{mean:.2f} ± {std:.2f}"
+    if len(values) == 1:
+        return f"{mean:.2f}"
+    text = f"{mean:.2f} ± {statistics.stdev(values) * 100:.2f}"
     return text if len(values) >= expected_seeds else f"{text} (n={len(values)})"
 
 
-def _row_key(record: RunRecord) -> tuple[str, str]:
+def row_key(record: RunRecord) -> tuple[str, str]:
+    """A table row: the runner and a label of its settings and test subset."""
     variant = record.variant + (f" test n={record.test_limit}" if record.test_limit else "")
     return record.runner, variant.strip()
 
 
-def _label(runner: str, variant: str, model: str | None = None) -> str:
+def row_label(runner: str, variant: str, model: str | None = None) -> str:
+    """A row's name: the paper's name of the runner, its model and settings."""
     label = PAPER_NAMES.get(runner, runner) + (f" ({model})" if model else "")
     return f"{label} [{variant}]" if variant else label
 
 
 def _models(records: list[RunRecord]) -> dict[tuple[str, str], str]:
     """The model of each LLM row (LLM runners are those with a prompt template)."""
-    return {_row_key(r): r.config["model"] for r in records if "template" in r.config}
+    return {row_key(r): model_of(r) for r in records if model_of(r)}
+
+
+Aucs = dict[tuple[tuple[str, str], str, int], list[float]]  # (row, domain, shots) -> by seed
+
+
+def _aucs_by_cell(records: list[RunRecord]) -> Aucs:
+    """Same-domain AUCs by (row, domain, shots), one per seed (cross-domain: own table)."""
+    aucs: Aucs = defaultdict(list)
+    for record in records:
+        if record.tested_on == record.domain:
+            aucs[row_key(record), record.domain, record.n_shots].append(record.auc)
+    return aucs
+
+
+def _row_order(aucs: Aucs) -> list[tuple[str, str]]:
+    """Rows in the paper's order, then the others by name."""
+    order = {name: position for position, name in enumerate(PAPER_NAMES)}
+    return sorted({r for r, _, _ in aucs}, key=lambda r: (order.get(r[0], len(order)), r))
+
+
+def seed_range_table(records: list[RunRecord], fmt: str = "github") -> str:
+    """Lowest and highest seed of each cell with several seeds ('' when there is none)."""
+    aucs = _aucs_by_cell(records)
+    keys = [
+        key
+        for key in _row_order(aucs)
+        if any(len(v) > 1 for (k, _, _), v in aucs.items() if k == key)
+    ]
+    if not keys:
+        return ""
+    columns = [(domain, shots) for domain in DOMAIN_ORDER for shots in SHOTS]
+    rows = []
+    for key in keys:
+        cells = [aucs.get((key, d, k), []) for d, k in columns]
+        rows.append(
+            [row_label(*key)]
+            + [
+                f"{100 * min(v):.2f}–{100 * max(v):.2f} (n={len(v)})" if len(v) > 1 else ""
+                for v in cells
+            ]
+        )
+    headers = ["runner"] + [f"{d.capitalize()} {k}" for d, k in columns]
+    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
 def auc_table(
@@ -70,13 +155,9 @@ def auc_table(
     16/64/256. ``failed``: (runner, domain, shots) of cells that left an error file, so a
     missing cell says whether it failed or was not run.
     """
-    aucs: dict[tuple[tuple[str, str], str, int], list[float]] = defaultdict(list)
-    for record in records:
-        if record.tested_on == record.domain:  # cross-domain runs have their own table
-            aucs[_row_key(record), record.domain, record.n_shots].append(record.auc)
+    aucs = _aucs_by_cell(records)
     models = _models(records)
-    order = {name: position for position, name in enumerate(PAPER_NAMES)}
-    keys = sorted({r for r, _, _ in aucs}, key=lambda r: (order.get(r[0], len(order)), r))
+    keys = _row_order(aucs)
     columns = [(domain, shots) for domain in DOMAIN_ORDER for shots in SHOTS]
     best = {
         column: max(
@@ -91,7 +172,7 @@ def auc_table(
         if runner not in PAPER_NAMES and not separated:
             rows.append(["(not in the paper)"] + [""] * len(columns))
             separated = True
-        row = [_label(runner, variant, models.get((runner, variant)))]
+        row = [row_label(runner, variant, models.get((runner, variant)))]
         for domain, shots in columns:
             values = aucs.get(((runner, variant), domain, shots))
             if values:
@@ -105,7 +186,8 @@ def auc_table(
             paper = None if changed else PAPER_AUC.get(runner, {}).get((domain, shots))
             if with_paper and paper is not None:
                 diff = f"{statistics.fmean(values) * 100 - paper:+.2f}" if values else "n/a"
-                text = f"{text} (paper {paper:.2f}, {diff})"
+                noise = len(values or []) > 1 and min(values) <= paper / 100 <= max(values)
+                text = f"{text} (paper {paper:.2f}, {diff}{' ~' if noise else ''})"
             row.append(text)
         rows.append(row)
     return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
@@ -117,14 +199,14 @@ def cross_domain_table(records: list[RunRecord], fmt: str = "github", seeds: int
     for record in records:
         if record.tested_on != record.domain:
             direction = f"{record.domain}->{record.tested_on}"
-            aucs[_row_key(record), direction, record.n_shots].append(record.auc)
+            aucs[row_key(record), direction, record.n_shots].append(record.auc)
     if not aucs:
         return ""
     models = _models(records)
     directions = sorted({d for _, d, _ in aucs})
     headers = ["runner (train->test)"] + [f"{d} {k}" for d in directions for k in SHOTS]
     rows = [
-        [_label(*key, models.get(key))]
+        [row_label(*key, models.get(key))]
         + [
             _cell(aucs[key, d, k], seeds) if (key, d, k) in aucs else "not run"
             for d in directions
@@ -147,28 +229,74 @@ def failed_cells(results_dir: Path) -> frozenset[tuple[str, str, int]]:
     return frozenset(cells)
 
 
-def provenance(records: list[RunRecord], results_dir: Path, command: str) -> str:
-    """Markdown lines saying where the table's numbers come from."""
-    lines = [f"Produced by `{command}` from {len(records)} run records in `{results_dir}`."]
-    fit_s = sum(r.wall_s["fit"] for r in records)
-    score_s = sum(r.wall_s["score"] for r in records)
+def provenance(
+    records: list[RunRecord],
+    source: str,
+    command: str,
+    shipped: Sequence[str] = (),
+    grid_dir: Path | None = None,
+) -> str:
+    """Markdown lines saying where the table's numbers come from.
+
+    ``source`` names where the records were read; ``shipped`` the score files that go with
+    the report (said only when there are some); ``grid_dir`` a results folder whose grid
+    logs name the ``bench run`` commands.
+    """
+    lines = [f"Produced by `{command}` from {len(records)} runs in {source}."]
+    fit_s = [r.wall_s["fit"] for r in records if math.isfinite(r.wall_s["fit"])]
+    score_s = [r.wall_s["score"] for r in records if math.isfinite(r.wall_s["score"])]
     lines.append(
-        f"Summed over the records: fit {fit_s:.0f} s (including data set-up), test scoring "
-        f"{score_s:.0f} s."
+        f"Summed over {len(fit_s)} runs that record it: fit {sum(fit_s):.0f} s (including "
+        f"data set-up), test scoring {sum(score_s):.0f} s."
     )
-    lines += grid_lines(results_dir, "like")
-    commits = sorted({str(r.environment.get("git_commit")) for r in records})
-    machines = sorted({r.environment.get("machine", "?") for r in records})
-    packages = records[0].environment.get("packages", {}) if records else {}
-    validations = sorted({r.validation for r in records})
-    seeds = sorted({r.seed for r in records})
-    lines += [
-        f"Seeds {seeds}; validation {validations}; machine {machines}; commit {commits}.",
-        "Packages: " + ", ".join(f"{k} {v}" for k, v in sorted(packages.items())) + ".",
-        "Cells: AUC x 100, mean ± sample std over seeds; n is shown when a cell has fewer than "
-        "5 seeds. Per-sample scores: each run record, and the scores file beside this report.",
-    ]
+    lines += grid_lines(grid_dir, "like") if grid_dir is not None else []
+    commands = Counter(r.command for r in records)
+    lines += [f"{n} runs made by `{c}`." for c, n in sorted(commands.items()) if c]
+    if commands[""]:
+        lines.append(f"{commands['']} runs do not record their command (made before 0.6.0).")
+    lines += environment_lines(records)
+    lines.append(
+        "Cells: AUC x 100; with several seeds mean ± sample std (n shown when fewer than 5), "
+        "with one seed its value; `~` after a paper value: it lies within the range of our "
+        "seeds (within seed noise)."
+    )
+    if shipped:
+        names = ", ".join(f"`{name}`" for name in shipped)
+        lines.append(
+            f"Per-sample scores of every run, with each run's provenance: {names}, shipped "
+            "with this report (`python -m bench compare --scores FILE...` rebuilds it)."
+        )
+    else:
+        lines.append("Per-sample scores: in the run records only; no score file is shipped.")
     return "\n".join(f"- {line}" for line in lines)
+
+
+def environment_lines(records: Sequence[Any]) -> list[str]:
+    """Seeds, machines, commits, Python and every package version any record used."""
+    environments = [r.environment for r in records]
+    versions: dict[str, set[str]] = defaultdict(set)
+    for environment in environments:
+        for name, version in environment.get("packages", {}).items():
+            versions[name].add(version)
+    commits = sorted({str(e["git_commit"]) for e in environments if e.get("git_commit")})
+    machines = sorted({e["machine"] for e in environments if e.get("machine", "?") != "?"})
+    dirty = sum(bool(e.get("git_dirty")) for e in environments)
+    pythons = sorted({e["python"] for e in environments if e.get("python")})
+    unknown = sum(not e.get("git_commit") for e in environments)
+    return [
+        f"Seeds {sorted({r.seed for r in records})}; machine {machines or 'not recorded'}; "
+        f"commit {commits or 'not recorded'}"
+        + (f" ({unknown} runs record none)" if unknown and commits else "")
+        + (f" ({dirty} runs with uncommitted changes)" if dirty else "")
+        + (f"; Python {', '.join(pythons)}" if pythons else "")
+        + ".",
+        "Packages (every version any run used): "
+        + (
+            ", ".join(f"{k} {' / '.join(sorted(v))}" for k, v in sorted(versions.items()))
+            or "not recorded"
+        )
+        + ".",
+    ]
 
 
 def grid_lines(results_dir: Path, task: str) -> list[str]:
@@ -184,12 +312,3 @@ def grid_lines(results_dir: Path, task: str) -> list[str]:
         for grid in grids
         if grid.get("task", "like") == task
     ]
-
-
-def write_scores(records: list[RunRecord], path: Path) -> None:
-    """Every test sample's score of every record, as gzipped CSV (AUCs can be recomputed)."""
-    rows = ["runner,domain,n_shots,seed,validation,sample_id,label,score\n"]
-    for r in sorted(records, key=lambda r: (r.runner, r.domain, r.n_shots, r.seed)):
-        prefix = f"{r.runner},{r.domain},{r.n_shots},{r.seed},{r.validation}"
-        rows += [f"{prefix},{p.sample_id},{p.label},{p.score!r}\n" for p in r.predictions]
-    atomic_write_bytes(path, gzip.compress("".join(rows).encode("utf-8"), mtime=0))

@@ -8,25 +8,33 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.compare import DOMAIN_ORDER
+from bench.compare import DOMAIN_ORDER, row_key, row_label
+from bench.errors import UsageError
 from bench.files import atomic_write_bytes
 from bench.paper import PAPER_NAMES, SHOTS
 from bench.records import RunRecord
 
 
-def plot_auc(records: Sequence[RunRecord], path: Path) -> None:
-    """Write the figure to ``path`` (PNG), atomically."""
+def plot_auc(records: Sequence[RunRecord], path: Path) -> str:
+    """Write the figure to ``path`` (PNG), atomically; returns a line on what it left out.
+
+    One line per row of the AUC table (runner, its settings and test subset); cross-domain
+    runs are left out. Nothing is written when no run can be drawn (UsageError).
+    """
+    aucs: dict[tuple[tuple[str, str], str, int], list[float]] = defaultdict(list)
+    for r in records:
+        if r.tested_on == r.domain:
+            aucs[row_key(r), r.domain, r.n_shots].append(100 * r.auc)
+    if not aucs:
+        raise UsageError(f"no plot written to {path}: no same-domain runs to draw")
+    skipped = len(records) - sum(len(v) for v in aucs.values())
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    aucs: dict[tuple[str, str, int], list[float]] = defaultdict(list)
-    for r in records:
-        if r.standard:
-            aucs[r.runner, r.domain, r.n_shots].append(100 * r.auc)
     order = {name: position for position, name in enumerate(PAPER_NAMES)}
-    runners = sorted({runner for runner, _, _ in aucs}, key=lambda n: (order.get(n, len(order)), n))
+    runners = sorted({row for row, _, _ in aucs}, key=lambda r: (order.get(r[0], len(order)), r))
     colours = plt.get_cmap("tab20").colors
     figure, axes = plt.subplots(1, len(DOMAIN_ORDER), figsize=(11, 4.2), sharey=True)
     for axis, domain in zip(axes, DOMAIN_ORDER, strict=True):
@@ -37,8 +45,8 @@ def plot_auc(records: Sequence[RunRecord], path: Path) -> None:
             shots = [k for k, _ in points]
             means = [statistics.fmean(v) for _, v in points]
             errors = [statistics.stdev(v) if len(v) > 1 else 0.0 for _, v in points]
-            style = "-" if runner in PAPER_NAMES else ":"
-            label = PAPER_NAMES.get(runner, runner)
+            style = "-" if runner[0] in PAPER_NAMES else ":"
+            label = row_label(*runner)
             axis.errorbar(
                 shots,
                 means,
@@ -65,3 +73,4 @@ def plot_auc(records: Sequence[RunRecord], path: Path) -> None:
     figure.savefig(buffer, format="png", dpi=120, metadata={"Software": None})
     plt.close(figure)
     atomic_write_bytes(path, buffer.getvalue())
+    return f"{skipped} cross-domain runs not drawn" if skipped else ""

@@ -1,111 +1,364 @@
-"""Paired bootstrap on per-sample scores: confidence intervals and TALLRec vs the best baseline.
+"""Paired AUC statistics that resample the test set's independent units.
 
-Both runs of a comparison scored the same test samples (same ids), so one resample of test
-positions is applied to both: the difference's interval accounts for their correlation.
-With several seeds, each resample's AUC is the mean over the seeds both rows have.
+A like/dislike test split is a set of samples grouped by user. On book every user has one
+test sample, so samples are the independent units; on movie 1,000 overlapping windows come
+from 16 users, so the users are (resampling windows as if independent overstates
+significance about tenfold). Every function here takes each sample's unit and reports
+which unit it used.
+
+Two methods, both paired (the two runners scored the same samples):
+
+- a cluster bootstrap: units are drawn with replacement, a drawn unit brings all its samples;
+  percentile intervals, and a two-sided p-value from the share of resampled differences on
+  either side of 0 (``(1 + count) / (1 + resamples)``, so never 0);
+- DeLong's test for two correlated AUCs, with the structural components of Sun & Xu (2014)
+  computed from mid-ranks in O(n log n); with units that repeat, the components are summed
+  per unit (Obuchowski 1997, clustered ROC data) and the p-value is read from Student's t
+  with (units - 1) degrees of freedom, because with 16 units the normal approximation is
+  rough.
+
+With several seeds, a run's AUC is the mean over the seeds both runners have; both methods
+then describe the test set's sampling variance of that mean (the seed spread is reported
+separately, beside the table).
 """
 
 from __future__ import annotations
 
-import statistics
+import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as scipy_stats
 from scipy.stats import rankdata
 from tabulate import tabulate
 
 from bench.records import RunRecord
 from bench.registry import PAPER_BASELINES
 
-LLM_ROWS = ("tallrec", "tallrec-cpu")
-RESAMPLES = 1000
+RESAMPLES = 2000
+ALPHA = 0.05
 
 
-def _auc_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """AUC of each row of ``scores`` (resamples x samples) against the matching ``labels``."""
-    ranks = np.apply_along_axis(rankdata, 1, scores)
-    positives = labels.sum(axis=1)
-    negatives = labels.shape[1] - positives
-    return ((ranks * labels).sum(axis=1) - positives * (positives + 1) / 2) / (
-        positives * negatives
-    )
+@dataclass(frozen=True)
+class Units:
+    """Each test sample's independent unit, as integer codes, and what the unit is."""
+
+    codes: np.ndarray  # (samples,) int: the unit of each sample, 0..count-1
+    kind: str  # "user" or "sample"
+
+    @property
+    def count(self) -> int:
+        """Number of distinct units."""
+        return int(self.codes.max()) + 1 if self.codes.size else 0
+
+    @property
+    def clustered(self) -> bool:
+        """Whether some unit holds several samples."""
+        return self.count < self.codes.size
+
+    def describe(self) -> str:
+        """E.g. 'resampled by user, 16 units'."""
+        return f"resampled by {self.kind}, {self.count} units"
+
+
+def units_of(sample_ids: Sequence[str], users: Mapping[str, str]) -> Units:
+    """The unit of each sample: its user when users repeat among ``sample_ids``, else itself."""
+    owners = [users[sample_id] for sample_id in sample_ids]
+    codes = {owner: code for code, owner in enumerate(dict.fromkeys(owners))}
+    if len(codes) == len(owners):
+        return Units(np.arange(len(owners)), "sample")
+    return Units(np.array([codes[owner] for owner in owners]), "user")
+
+
+def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """AUC of one scorer under each row of sample ``weights`` (resamples x samples).
+
+    Ties count one half. A weight of k is a sample drawn k times.
+    """
+    order = np.argsort(scores, kind="stable")
+    sorted_scores, positive = scores[order], labels[order].astype(bool)
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    w = weights[:, order]
+    pos = np.add.reduceat(np.where(positive, w, 0.0), starts, axis=1)  # per tie group
+    neg = np.add.reduceat(np.where(positive, 0.0, w), starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg  # negatives scored lower than the group
+    total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (pos * (below + 0.5 * neg)).sum(axis=1) / (total_pos * total_neg)
+
+
+def _resample_weights(units: Units, resamples: int, seed: int) -> np.ndarray:
+    """Sample weights of ``resamples`` cluster-bootstrap draws (resamples x samples)."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, units.count, size=(resamples, units.count))
+    counts = np.zeros((resamples, units.count))
+    np.add.at(counts, (np.arange(resamples)[:, None], draws), 1.0)
+    return counts[:, units.codes]
 
 
 def paired_bootstrap(
-    first: Sequence[RunRecord], second: Sequence[RunRecord], resamples: int = RESAMPLES
-) -> dict[str, float]:
-    """Mean AUCs, their 95% intervals, the difference's interval and a two-sided p-value."""
-    by_seed_a = {r.seed: r for r in first}
-    by_seed_b = {r.seed: r for r in second}
-    seeds = sorted(set(by_seed_a) & set(by_seed_b))
-    if not seeds:
-        raise ValueError("no seed in common")
-    ids = [p.sample_id for p in by_seed_a[seeds[0]].predictions]
-    labels = np.array([p.label for p in by_seed_a[seeds[0]].predictions])
+    labels: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    units: Units,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> dict[str, float | tuple[float, float]]:
+    """Cluster bootstrap of two runners' mean AUCs over seeds (``a``, ``b``: seeds x samples).
 
-    def matrix(records: dict[int, RunRecord]) -> np.ndarray:
-        rows = []
-        for seed in seeds:
-            scores = {p.sample_id: p.score for p in records[seed].predictions}
-            rows.append([scores[i] for i in ids])
-        return np.array(rows)
-
-    a, b = matrix(by_seed_a), matrix(by_seed_b)
-    draws = np.random.default_rng(0).integers(0, len(ids), size=(resamples, len(ids)))
-    boot_labels = labels[draws]
-    keep = (boot_labels.sum(axis=1) > 0) & (boot_labels.sum(axis=1) < len(ids))
-    draws, boot_labels = draws[keep], boot_labels[keep]
-    auc_a = np.mean([_auc_rows(boot_labels, row[draws]) for row in a], axis=0)
-    auc_b = np.mean([_auc_rows(boot_labels, row[draws]) for row in b], axis=0)
+    Returns each AUC and its 95% interval, the difference's interval and two-sided p-value.
+    """
+    weights = _resample_weights(units, resamples, seed)
+    auc_a = np.mean([weighted_auc(labels, row, weights) for row in a], axis=0)
+    auc_b = np.mean([weighted_auc(labels, row, weights) for row in b], axis=0)
+    keep = np.isfinite(auc_a) & np.isfinite(auc_b)  # draws with both classes
+    auc_a, auc_b = auc_a[keep], auc_b[keep]
     difference = auc_a - auc_b
-    p_value = min(1.0, 2 * min((difference <= 0).mean(), (difference >= 0).mean()))
+    beyond = min((difference <= 0).sum(), (difference >= 0).sum())
+    full = np.ones((1, labels.size))
+    point_a = float(np.mean([weighted_auc(labels, row, full)[0] for row in a]))
+    point_b = float(np.mean([weighted_auc(labels, row, full)[0] for row in b]))
     return {
-        "seeds": len(seeds),
-        "auc_a": float(np.mean([r.auc for r in (by_seed_a[s] for s in seeds)])),
-        "auc_b": float(np.mean([r.auc for r in (by_seed_b[s] for s in seeds)])),
-        "ci_a": tuple(np.percentile(auc_a, [2.5, 97.5]).tolist()),
-        "ci_b": tuple(np.percentile(auc_b, [2.5, 97.5]).tolist()),
-        "ci_difference": tuple(np.percentile(difference, [2.5, 97.5]).tolist()),
-        "p_value": float(p_value),
+        "auc_a": point_a,
+        "auc_b": point_b,
+        "ci_a": _interval(auc_a),
+        "ci_b": _interval(auc_b),
+        "ci_difference": _interval(difference),
+        "p_value": min(1.0, 2 * (1 + beyond) / (1 + difference.size)),
     }
 
 
-def tallrec_vs_best_baseline(records: Sequence[RunRecord], fmt: str = "github") -> str:
-    """Per column: the TALLRec row against the best of the paper's baselines ('' if none)."""
-    groups: dict[tuple[str, str, int], list[RunRecord]] = defaultdict(list)
-    for r in records:
-        if r.standard:
-            groups[r.runner, r.domain, r.n_shots].append(r)
+def _interval(values: np.ndarray) -> tuple[float, float]:
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def structural_components(labels: np.ndarray, scores: np.ndarray) -> tuple[float, np.ndarray]:
+    """AUC and each sample's DeLong structural component (Sun & Xu's mid-rank form).
+
+    A positive's component is the share of negatives it outscores (ties one half), a
+    negative's the share of positives that outscore it; both average to the AUC.
+    """
+    positive = labels.astype(bool)
+    m, n = int(positive.sum()), int((~positive).sum())
+    all_ranks = rankdata(scores)
+    components = np.empty(scores.size)
+    components[positive] = (all_ranks[positive] - rankdata(scores[positive])) / n
+    components[~positive] = 1.0 - (all_ranks[~positive] - rankdata(scores[~positive])) / m
+    return float(components[positive].mean()), components
+
+
+def delong_test(
+    labels: np.ndarray, a: np.ndarray, b: np.ndarray, units: Units
+) -> dict[str, float | str]:
+    """DeLong's test of AUC(a) = AUC(b) on the same samples (``a``, ``b``: seeds x samples).
+
+    Unclustered units: the classic DeLong variance and a normal p-value. Clustered units:
+    Obuchowski's per-unit sums and a t p-value with (units - 1) degrees of freedom.
+    """
+    positive = labels.astype(bool)
+    m, n = int(positive.sum()), int((~positive).sum())
+    parts = []
+    for rows in (a, b):
+        fitted = [structural_components(labels, row) for row in rows]
+        parts.append((np.mean([auc for auc, _ in fitted]), np.mean([v for _, v in fitted], 0)))
+    (auc_a, v_a), (auc_b, v_b) = parts
+    difference = auc_a - auc_b
+    if not units.clustered:
+        delta = v_a - v_b
+        variance = delta[positive].var(ddof=1) / m + delta[~positive].var(ddof=1) / n
+        distribution, method = scipy_stats.norm, "DeLong"
+    else:
+        count = units.count
+
+        def influence(v: np.ndarray, auc: float) -> np.ndarray:
+            # per unit: (sum of its positives' V10 - m_i AUC) / m + the same for negatives
+            centred = np.where(positive, (v - auc) / m, (v - auc) / n)
+            return np.bincount(units.codes, weights=centred, minlength=count)
+
+        delta = influence(v_a, auc_a) - influence(v_b, auc_b)
+        variance = count / (count - 1) * float(np.sum(delta**2))
+        distribution = scipy_stats.t(df=count - 1)
+        method = f"clustered DeLong (Obuchowski), t with {count - 1} df"
+    if variance <= 0:
+        p_value = 1.0 if difference == 0 else 0.0
+    else:
+        p_value = float(2 * distribution.sf(abs(difference) / math.sqrt(variance)))
+    return {
+        "auc_a": float(auc_a),
+        "auc_b": float(auc_b),
+        "se_difference": math.sqrt(max(variance, 0.0)),
+        "p_value": p_value,
+        "method": method,
+    }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One LLM row against one baseline in one column, on the same samples and seeds."""
+
+    column: str
+    row: str
+    baseline: str
+    seeds: tuple[int, ...]
+    units: Units
+    bootstrap: dict
+    delong: dict
+
+
+def _matrix(records: Mapping[int, RunRecord], seeds: Sequence[int], ids: list[str]) -> np.ndarray:
     rows = []
-    for (runner, domain, shots), llm in sorted(groups.items()):
-        if runner not in LLM_ROWS:
+    for seed in seeds:
+        scores = {p.sample_id: p.score for p in records[seed].predictions}
+        rows.append([scores[i] for i in ids])
+    return np.array(rows)
+
+
+def compare_runs(
+    first: Sequence[RunRecord],
+    second: Sequence[RunRecord],
+    users: Mapping[str, str],
+    resamples: int = RESAMPLES,
+) -> tuple[tuple[int, ...], Units, dict, dict]:
+    """Bootstrap and DeLong of two rows' records over the seeds both have.
+
+    Raises ValueError when they share no seed or did not score the same samples.
+    """
+    by_seed_a = {r.seed: r for r in first}
+    by_seed_b = {r.seed: r for r in second}
+    seeds = tuple(sorted(set(by_seed_a) & set(by_seed_b)))
+    if not seeds:
+        raise ValueError("no seed in common")
+    reference = by_seed_a[seeds[0]].predictions
+    ids = [p.sample_id for p in reference]
+    for record in [*by_seed_a.values(), *by_seed_b.values()]:
+        if sorted(p.sample_id for p in record.predictions) != sorted(ids):
+            raise ValueError(f"{record.runner} seed {record.seed} scored other samples")
+    labels = np.array([p.label for p in reference])
+    units = units_of(ids, users)
+    a, b = _matrix(by_seed_a, seeds, ids), _matrix(by_seed_b, seeds, ids)
+    return (
+        seeds,
+        units,
+        paired_bootstrap(labels, a, b, units, resamples),
+        delong_test(labels, a, b, units),
+    )
+
+
+RowKey = tuple[str, str, int]  # runner, variant, test_limit
+
+
+def _row_name(key: RowKey) -> str:
+    runner, variant, test_limit = key
+    return (
+        runner + (f"@{variant}" if variant else "") + (f" [n={test_limit}]" if test_limit else "")
+    )
+
+
+def llm_comparisons(
+    records: Sequence[RunRecord],
+    users_of: Callable[[str], Mapping[str, str]],
+    resamples: int = RESAMPLES,
+) -> list[list[Comparison]]:
+    """Per LLM row and column: its comparison with every paper baseline at shared seeds.
+
+    A row is an LLM runner (a record with a prompt template) with its settings and test
+    subset; it is paired with the paper's baselines at their default settings on the same
+    test subset. ``users_of(domain)`` maps the domain's test sample ids to user ids.
+    """
+    groups: dict[tuple[RowKey, str, int], list[RunRecord]] = defaultdict(list)
+    llm_rows = set()
+    for r in records:
+        if r.tested_on != r.domain:
             continue
-        baselines = {
-            name: groups[name, domain, shots]
-            for name in PAPER_BASELINES
-            if groups.get((name, domain, shots))
-        }
-        if not baselines:
+        key = (r.runner, r.variant, r.test_limit)
+        groups[key, r.domain, r.n_shots].append(r)
+        if "template" in r.config:
+            llm_rows.add(key)
+    found = []
+    for (key, domain, shots), llm in sorted(groups.items()):
+        if key not in llm_rows:
             continue
-        best = max(baselines, key=lambda n: statistics.fmean(r.auc for r in baselines[n]))
-        result = paired_bootstrap(llm, baselines[best])
-        low, high = result["ci_difference"]
+        pairs = []
+        for name in PAPER_BASELINES:
+            baseline = groups.get(((name, "", key[2]), domain, shots))
+            if not baseline:
+                continue
+            try:
+                seeds, units, boot, delong = compare_runs(
+                    llm, baseline, users_of(domain), resamples
+                )
+            except ValueError:
+                continue
+            pairs.append(
+                Comparison(f"{domain} {shots}", _row_name(key), name, seeds, units, boot, delong)
+            )
+        if pairs:
+            found.append(pairs)
+    return found
+
+
+def comparison_table(groups: list[list[Comparison]], fmt: str = "github") -> str:
+    """Each LLM row against the strongest baseline at the same seeds ('' when none).
+
+    "strongest" is the baseline with the highest mean AUC over exactly the seeds compared;
+    "beats" counts the baselines it exceeds with p < 0.05 by both methods (no correction
+    for the several comparisons).
+    """
+    rows = []
+    for pairs in groups:
+        best = max(pairs, key=lambda c: c.bootstrap["auc_b"])
+        boot, delong = best.bootstrap, best.delong
+        low, high = boot["ci_difference"]
+        beats = sum(
+            c.bootstrap["auc_a"] > c.bootstrap["auc_b"]
+            and max(c.bootstrap["p_value"], c.delong["p_value"]) < ALPHA
+            for c in pairs
+        )
         rows.append(
             [
-                f"{domain} {shots}",
-                f"{runner} {100 * result['auc_a']:.2f} [{100 * result['ci_a'][0]:.2f}, "
-                f"{100 * result['ci_a'][1]:.2f}]",
-                f"{best} {100 * result['auc_b']:.2f} [{100 * result['ci_b'][0]:.2f}, "
-                f"{100 * result['ci_b'][1]:.2f}]",
-                f"{100 * (result['auc_a'] - result['auc_b']):+.2f} [{100 * low:+.2f}, "
+                best.column,
+                f"{best.row} {_pct(boot['auc_a'])} {_ci(boot['ci_a'])}",
+                f"{best.baseline} {_pct(boot['auc_b'])} {_ci(boot['ci_b'])}",
+                f"{100 * (boot['auc_a'] - boot['auc_b']):+.2f} [{100 * low:+.2f}, "
                 f"{100 * high:+.2f}]",
-                f"{result['p_value']:.3f}",
-                result["seeds"],
+                f"{boot['p_value']:.3f}",
+                f"{delong['p_value']:.3f}",
+                f"{beats} of {len(pairs)}",
+                ",".join(map(str, best.seeds)),
+                f"{best.units.kind} x {best.units.count}",
             ]
         )
     if not rows:
         return ""
-    headers = ["column", "TALLRec [95% CI]", "best baseline [95% CI]", "difference [95% CI]"]
-    headers += ["p (paired bootstrap)", "seeds"]
+    headers = ["column", "LLM row [95% CI]", "strongest baseline at these seeds [95% CI]"]
+    headers += ["difference [95% CI]", "p bootstrap", "p DeLong", "beats", "seeds", "unit"]
     return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+
+
+def comparison_notes(groups: list[list[Comparison]]) -> str:
+    """How the comparisons were made, with each domain's resampling unit."""
+    units = {}
+    for pairs in groups:
+        units.setdefault(pairs[0].column.split()[0], pairs[0])
+    lines = [
+        f"{domain}: {c.units.describe()}; DeLong: {c.delong['method']}"
+        for domain, c in sorted(units.items())
+    ]
+    lines.append(
+        f"Bootstrap: {RESAMPLES} paired resamples of units (seed 0), percentile intervals. "
+        "Several seeds: mean AUC over the seeds both rows have; intervals and p-values are "
+        "the test set's sampling variance only. 'beats': baselines exceeded with p < 0.05 by "
+        "both methods, uncorrected for multiple comparisons."
+    )
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def _ci(interval: tuple[float, float]) -> str:
+    return f"[{100 * interval[0]:.2f}, {100 * interval[1]:.2f}]"
