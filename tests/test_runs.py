@@ -77,7 +77,7 @@ def test_run_writes_records_that_recompute_and_compare_reads_them(env, tmp_path:
     )
     report = out.read_text()
     assert "Runs made by `python -m bench -q run --runner like-rate logreg" in report
-    assert "from 4 run records" in report
+    assert "from 4 runs in" in report
     rows = gzip.decompress(scores.read_bytes()).decode().splitlines()
     assert len(rows) == 1 + 2 * (1000 + 2427)
 
@@ -136,10 +136,10 @@ def test_missing_text_encoder_is_named(env, tmp_path: Path, monkeypatch) -> None
         runner_class(seed=0).fit(domain, make_fewshot(domain, data_sha, 16, 0), tmp_path)
 
 
-def test_paired_bootstrap_and_plot_on_real_records(env, tmp_path: Path) -> None:
+def test_paired_statistics_and_plot_on_real_records(env, tmp_path: Path) -> None:
     from bench.compare import collect
     from bench.plot import plot_auc
-    from bench.stats import paired_bootstrap
+    from bench.stats import compare_runs
 
     results = tmp_path / "runs"
     args = ["run", "--runner", "like-rate", "logreg", "--domain", "movie", "--shots", "16"]
@@ -147,13 +147,17 @@ def test_paired_bootstrap_and_plot_on_real_records(env, tmp_path: Path) -> None:
     records, _ = collect(results)
     like_rate = [r for r in records if r.runner == "like-rate"]
     logreg = [r for r in records if r.runner == "logreg"]
-    result = paired_bootstrap(like_rate, logreg)
-    assert result["seeds"] == 2
+    domain, _ = load_domain("movie")
+    users = {s.sample_id: s.user_id for s in domain.samples("test")}
+    seeds, units, result, delong = compare_runs(like_rate, logreg, users, resamples=200)
+    assert seeds == (0, 1) and units.describe() == "resampled by user, 16 units"
     assert result["ci_a"][0] < result["auc_a"] < result["ci_a"][1]
     assert result["ci_b"][0] < result["auc_b"] < result["ci_b"][1]
     low, high = result["ci_difference"]
     assert low < result["auc_a"] - result["auc_b"] < high and 0.0 <= result["p_value"] <= 1.0
-    same = paired_bootstrap(logreg, logreg)
-    assert same["ci_difference"] == (0.0, 0.0) and same["p_value"] == 1.0
+    assert delong["auc_a"] == pytest.approx(result["auc_a"])
+    same = compare_runs(logreg, logreg, users, resamples=200)
+    assert same[2]["ci_difference"] == (0.0, 0.0) and same[2]["p_value"] == 1.0
+    assert same[3]["p_value"] == 1.0
     plot_auc(records, tmp_path / "auc.png")
     assert (tmp_path / "auc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
