@@ -24,6 +24,7 @@ from bench.compare import (
     cross_domain_table,
     deduplicate,
     failed_cells,
+    pool_notes,
     provenance,
     seed_range_table,
 )
@@ -251,6 +252,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError(f"no run records in {results_dir}: run `python -m bench run` first")
     table = auc_table(records, args.with_paper, fmt, failed=failed)
     table += "\n\n* best mean in its column"
+    table += "".join(f"\n\n{note}" for note in pool_notes(records))
     if args.format == "markdown":
         ranges = seed_range_table(records, fmt)
         table += f"\n\nRange over seeds (lowest–highest AUC x 100):\n\n{ranges}" if ranges else ""

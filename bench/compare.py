@@ -217,6 +217,30 @@ def cross_domain_table(records: list[RunRecord], fmt: str = "github", seeds: int
     return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
+def pool_notes(records: list[RunRecord]) -> list[str]:
+    """Footnotes naming where the book runs' few-shot pool came from."""
+    from bench.cards import load_card
+    from bench.datastore import data_sha256
+
+    book = {r.data_sha256 for r in records if r.domain == "book"}
+    if not book:
+        return []
+    rebuilt = data_sha256(load_card("book").outputs)
+    notes = []
+    if book & {rebuilt, ""}:
+        notes.append(
+            "Book columns: few-shot samples drawn from a reconstructed pool (1,427 of the "
+            "2,427 samples of TALLRec's released valid.json; TALLRec's own book train.json "
+            "was not in BENCH_DATA_DIR), not from the paper's pool: datasets/book.yaml."
+        )
+    if book - {rebuilt, ""}:
+        notes.append(
+            "Book columns: few-shot samples drawn from TALLRec's released book train.json, "
+            "as in the paper (datasets/book.yaml)."
+        )
+    return notes
+
+
 def failed_cells(results_dir: Path) -> frozenset[tuple[str, str, int]]:
     """(runner, domain, shots) of every cell that left an error file under ``results_dir``."""
     cells = set()
@@ -245,15 +269,20 @@ def provenance(
     lines = [f"Produced by `{command}` from {len(records)} runs in {source}."]
     fit_s = [r.wall_s["fit"] for r in records if math.isfinite(r.wall_s["fit"])]
     score_s = [r.wall_s["score"] for r in records if math.isfinite(r.wall_s["score"])]
-    lines.append(
-        f"Summed over {len(fit_s)} runs that record it: fit {sum(fit_s):.0f} s (including "
-        f"data set-up), test scoring {sum(score_s):.0f} s."
-    )
+    if fit_s:
+        lines.append(
+            f"Summed over {len(fit_s)} runs that record it: fit {sum(fit_s):.0f} s (including "
+            f"data set-up), test scoring {sum(score_s):.0f} s."
+        )
     lines += grid_lines(grid_dir, "like") if grid_dir is not None else []
     commands = Counter(r.command for r in records)
     lines += [f"{n} runs made by `{c}`." for c, n in sorted(commands.items()) if c]
     if commands[""]:
-        lines.append(f"{commands['']} runs do not record their command (made before 0.6.0).")
+        lines.append(
+            f"{commands['']} runs do not record their command, and runs read from a score file "
+            "of before 0.6.0 no commit, machine or versions either: the report that first "
+            "printed them names those (reports/README.md for the shipped ones)."
+        )
     lines += environment_lines(records)
     lines.append(
         "Cells: AUC x 100; with several seeds mean ± sample std (n shown when fewer than 5), "
@@ -279,7 +308,9 @@ def environment_lines(records: Sequence[Any]) -> list[str]:
         for name, version in environment.get("packages", {}).items():
             versions[name].add(version)
     commits = sorted({str(e["git_commit"]) for e in environments if e.get("git_commit")})
-    machines = sorted({e["machine"] for e in environments if e.get("machine", "?") != "?"})
+    machines = sorted(
+        {e["machine"] for e in environments if e.get("machine") not in (None, "", "?")}
+    )
     dirty = sum(bool(e.get("git_dirty")) for e in environments)
     pythons = sorted({e["python"] for e in environments if e.get("python")})
     unknown = sum(not e.get("git_commit") for e in environments)
