@@ -31,6 +31,7 @@ from bench.compare import (
 from bench.datastore import build_domain, domain_dir, load_domain, read_verified
 from bench.errors import BenchError, DataError, UsageError
 from bench.files import atomic_write_text
+from bench.paper import PAPER_AUC, rerun_note
 from bench.records import COMMAND_VARIABLE, environment, invocation
 from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS, PAPER_DOMAINS, RUNNERS
 from bench.run import Cell, loaded_domain
@@ -253,6 +254,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     table = auc_table(records, args.with_paper, fmt, failed=failed)
     table += "\n\n* best mean in its column"
     table += "".join(f"\n\n{note}" for note in pool_notes(records))
+    if args.with_paper and any(r.runner in PAPER_AUC and "template" in r.config for r in records):
+        table += f"\n\n{rerun_note()}"
     if args.format == "markdown":
         ranges = seed_range_table(records, fmt)
         table += f"\n\nRange over seeds (lowest–highest AUC x 100):\n\n{ranges}" if ranges else ""
