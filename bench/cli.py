@@ -288,16 +288,15 @@ def _stats(records: list, fmt: str) -> str:
         domain, _ = loaded_domain(name)
         return {s.sample_id: s.user_id for s in domain.samples("test")}
 
-    groups = llm_comparisons(records, users_of)
+    groups, skipped = llm_comparisons(records, users_of)
+    notes = "".join(f"\n- not compared: {line}" for line in skipped)
     if not groups:
-        return (
-            "No LLM row shares a column, test subset and seed with a paper baseline: "
-            "nothing to compare."
-        )
+        return "No LLM row shares a column, test subset and seed with a paper baseline." + notes
     return (
         "LLM rows against the paper's baselines, paired on the same test samples and seeds "
         "(cluster bootstrap and DeLong):\n\n"
         + comparison_notes(groups)
+        + notes
         + "\n\n"
         + comparison_table(groups, fmt)
     )

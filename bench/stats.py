@@ -261,12 +261,13 @@ def llm_comparisons(
     records: Sequence[RunRecord],
     users_of: Callable[[str], Mapping[str, str]],
     resamples: int = RESAMPLES,
-) -> list[list[Comparison]]:
+) -> tuple[list[list[Comparison]], list[str]]:
     """Per LLM row and column: its comparison with every paper baseline at shared seeds.
 
     A row is an LLM runner (a record with a prompt template) with its settings and test
     subset; it is paired with the paper's baselines at their default settings on the same
     test subset. ``users_of(domain)`` maps the domain's test sample ids to user ids.
+    Returns the comparisons and one line per LLM cell left out, with the reason.
     """
     groups: dict[tuple[RowKey, str, int], list[RunRecord]] = defaultdict(list)
     llm_rows = set()
@@ -277,11 +278,11 @@ def llm_comparisons(
         groups[key, r.domain, r.n_shots].append(r)
         if "template" in r.config:
             llm_rows.add(key)
-    found = []
+    found, skipped = [], []
     for (key, domain, shots), llm in sorted(groups.items()):
         if key not in llm_rows:
             continue
-        pairs = []
+        pairs, reasons = [], []
         for name in PAPER_BASELINES:
             baseline = groups.get(((name, "", key[2]), domain, shots))
             if not baseline:
@@ -290,14 +291,18 @@ def llm_comparisons(
                 seeds, units, boot, delong = compare_runs(
                     llm, baseline, users_of(domain), resamples
                 )
-            except ValueError:
+            except ValueError as error:
+                reasons.append(f"{name}: {error}")
                 continue
             pairs.append(
                 Comparison(f"{domain} {shots}", _row_name(key), name, seeds, units, boot, delong)
             )
         if pairs:
             found.append(pairs)
-    return found
+        else:
+            why = "; ".join(reasons) or "no paper baseline on the same test subset"
+            skipped.append(f"{_row_name(key)}, {domain} {shots}: {why}")
+    return found, skipped
 
 
 def comparison_table(groups: list[list[Comparison]], fmt: str = "github") -> str:

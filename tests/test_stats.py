@@ -195,7 +195,7 @@ def test_movie_16_tallrec_vs_caser_is_not_significant_by_user(env) -> None:
 
 def test_the_strongest_baseline_is_picked_at_the_compared_seeds(env) -> None:
     records = [r for r in shipped_runs() if r.domain == "book"]
-    groups = llm_comparisons(records, lambda name: _users(name), resamples=50)
+    groups, _ = llm_comparisons(records, lambda name: _users(name), resamples=50)
     book_256 = next(g for g in groups if g[0].row == "tallrec-cpu" and g[0].column == "book 256")
     assert {c.baseline for c in book_256} == {
         "gru4rec",
@@ -219,7 +219,9 @@ def test_a_test_subset_is_compared_with_baselines_on_the_same_subset(env) -> Non
 
     full = [r for r in shipped_runs() if (r.domain, r.n_shots) == ("book", 16)]
     records = [limited(r) for r in full if r.runner in ("tallrec-cpu", "caser")]
-    groups = llm_comparisons(records + full, lambda name: _users(name), resamples=50)
+    records += [dataclasses.replace(r, test_limit=7) for r in full if r.runner == "icl"]
+    groups, skipped = llm_comparisons(records + full, lambda name: _users(name), resamples=50)
     rows = {(g[0].row, tuple(c.baseline for c in g)) for g in groups}
     assert ("tallrec-cpu [n=203]", ("caser",)) in rows
     assert any(row == "tallrec-cpu" and len(baselines) == 6 for row, baselines in rows)
+    assert skipped == ["icl [n=7], book 16: no paper baseline on the same test subset"]
