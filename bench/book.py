@@ -1,16 +1,22 @@
 """The book domain, parsed back from TALLRec's released book files.
 
-BookCrossing's raw files cannot be fetched here and TALLRec's book ``train.json`` was never
-released, so: test = the released ``test.json``; the released ``valid.json`` users are
-split, seeded, into a validation set (``valid_size`` of the card) and a train pool.
-Each prompt is one user. A history lists liked books, then disliked ones: the prompt does
-not keep how they interleaved (TALLRec shuffled each user's books anyway).
+BookCrossing's raw files cannot be fetched here. TALLRec released ``data/book/train.json``,
+``valid.json`` and ``test.json``; the shared data holds the last two, and ``train.json``
+(over 4 MiB) is used when the user puts it into ``BENCH_DATA_DIR`` (datasets/book.yaml).
+With it (its git blob checked), the splits are the paper's: train pool = the released
+``train.json``, validation = the whole ``valid.json``, test = ``test.json``. Without it,
+the pool is reconstructed and differs from the paper's: the released ``valid.json`` users
+are split, seeded, into a validation set (``valid_size`` of the card) and a train pool
+(the other 1,427); test is the same. Each prompt is one user. A history lists liked books,
+then disliked ones: the prompt does not keep how they interleaved (TALLRec shuffled each
+user's books anyway).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +29,9 @@ from bench.tallrec_format import NO, YES, instruction, parse_book_input
 
 TEST_FILE = "tallrec/book/test.json"
 VALID_FILE = "tallrec/book/valid.json"
+TRAIN_FILE = "tallrec/book/train.json"  # optional: only when the user put it there
+RELEASED_POOL = "tallrec-train.json"  # the manifest's "pool" for each kind of build
+RECONSTRUCTED_POOL = "reconstructed from valid.json"
 
 
 def book_item_id(title: str, author: str) -> str:
@@ -76,15 +85,47 @@ def build(card: Card, files: dict[str, Path]) -> Domain:
     items: dict[str, Item] = {}
     test = parse_file(files[TEST_FILE], "test", items)
     released_valid = parse_file(files[VALID_FILE], "valid", items)
-    order = np.random.default_rng(card.split_seed).permutation(len(released_valid))
-    valid_rows = set(order[: card.valid_size].tolist())
 
     def samples(rows: list[tuple], split: Split) -> tuple[Sample, ...]:
         return tuple(Sample(sid, "book", split, f"user-{sid}", *rest) for sid, *rest in rows)
 
+    if TRAIN_FILE in files:  # the paper's splits; the card's outputs pins cannot cover them
+        train = parse_file(files[TRAIN_FILE], "train", items)
+        splits = {
+            "train": samples(train, "train"),
+            "valid": samples(released_valid, "valid"),
+            "test": samples(test, "test"),
+        }
+        items = dict(sorted(items.items()))
+        return Domain("book", splits, items, {"pool": RELEASED_POOL}, pinned=False)
+    order = np.random.default_rng(card.split_seed).permutation(len(released_valid))
+    valid_rows = set(order[: card.valid_size].tolist())
     splits = {
         "train": samples([r for i, r in enumerate(released_valid) if i not in valid_rows], "train"),
         "valid": samples([r for i, r in enumerate(released_valid) if i in valid_rows], "valid"),
         "test": samples(test, "test"),
     }
-    return Domain("book", splits, dict(sorted(items.items())))
+    return Domain("book", splits, dict(sorted(items.items())), {"pool": RECONSTRUCTED_POOL})
+
+
+def pool_description(manifest: dict[str, Any]) -> str:
+    """Which train pool a book build used, in words, from its ``manifest.json``.
+
+    Builds made before the manifest recorded ``pool`` are reconstructions.
+    """
+    if manifest.get("domain") != "book":
+        raise ValueError(f"pool_description takes a book manifest, not {manifest.get('domain')}")
+    counts = manifest["counts"]
+    n_train, n_valid = counts["train"]["samples"], counts["valid"]["samples"]
+    pool = manifest.get("pool", RECONSTRUCTED_POOL)
+    if pool == RELEASED_POOL:
+        return (
+            f"train pool: TALLRec's released book train.json ({n_train:,} samples), as in the paper"
+        )
+    if pool == RECONSTRUCTED_POOL:
+        return (
+            f"train pool: reconstructed, {n_train:,} of the {n_train + n_valid:,} samples of "
+            f"TALLRec's book valid.json (the other {n_valid:,} are the validation split); "
+            "not the paper's pool (built without TALLRec's book train.json)"
+        )
+    raise ValueError(f"unknown book pool {pool!r} in the manifest")

@@ -17,16 +17,20 @@ CARDS_DIR = Path(__file__).resolve().parent.parent / "datasets"
 
 _PROSE_KEYS = {"title", "summary", "licence", "protocol", "sizes", "deviations", "notes"}
 _DATA_KEYS = {"name", "files", "outputs", "title_corrections", "split_seed", "valid_size"}
-_FILE_KEYS = {"path", "sha256", "role", "package", "url"}
+_FILE_KEYS = {"path", "sha256", "git_blob", "role", "package", "url"}
+ROLES = ("input", "reference", "optional")
 
 
 @dataclass(frozen=True)
 class SourceFile:
     """A raw file a domain is built from (``input``) or checked against (``reference``).
 
-    ``path`` is relative to ``BENCH_DATA_DIR`` or, when ``package`` is set, to the
-    installed distribution of that name (such as the ``recbole`` wheel). ``sha256`` is
-    None only for user-supplied files whose checksum is not known to the project.
+    ``optional``: a file in ``BENCH_DATA_DIR`` used only when the user put it there; never
+    downloaded, never required (``url`` then only says where to get it). ``path`` is
+    relative to ``BENCH_DATA_DIR`` or, when ``package`` is set, to the installed
+    distribution of that name (such as the ``recbole`` wheel). ``sha256`` is None only for
+    user-supplied files whose checksum is not known to the project; ``git_blob`` is the
+    file's ``git hash-object`` (how a file published in a git repository is pinned).
     """
 
     path: str
@@ -34,6 +38,7 @@ class SourceFile:
     role: str = "input"
     package: str | None = None
     url: str | None = None
+    git_blob: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,24 @@ class Card:
         raise KeyError(f"{path} is not listed in datasets/{self.name}.yaml")
 
 
+def _is_hex(value: object, length: int) -> bool:
+    return isinstance(value, str) and len(value) == length and set(value) <= set("0123456789abcdef")
+
+
 def _is_sha256(value: object) -> bool:
-    return isinstance(value, str) and len(value) == 64 and set(value) <= set("0123456789abcdef")
+    return _is_hex(value, 64)
+
+
+def _bad_file_entry(entry: dict[str, Any]) -> bool:
+    digest, blob, role = entry.get("sha256"), entry.get("git_blob"), entry.get("role", "input")
+    return (
+        bool(set(entry) - _FILE_KEYS)
+        or "path" not in entry
+        or not (digest is None or _is_sha256(digest))
+        or not (blob is None or _is_hex(blob, 40))
+        or role not in ROLES
+        or (role == "optional" and ("package" in entry or (digest is None and blob is None)))
+    )
 
 
 def load_card(domain: str, cards_dir: Path | None = None) -> Card:
@@ -80,10 +101,11 @@ def load_card(domain: str, cards_dir: Path | None = None) -> Card:
         raise DataError(f"dataset card {path} names {raw.get('name')!r}, expected {domain!r}")
     files = []
     for entry in raw.get("files", []):
-        extra = set(entry) - _FILE_KEYS
-        digest = entry.get("sha256")
-        if extra or "path" not in entry or not (digest is None or _is_sha256(digest)):
-            raise DataError(f"dataset card {path}: bad file entry {entry!r}: needs path, sha256")
+        if not isinstance(entry, dict) or _bad_file_entry(entry):
+            raise DataError(
+                f"dataset card {path}: bad file entry {entry!r}: needs path, sha256 "
+                f"(optional files: sha256 or git_blob, no package), role one of {ROLES}"
+            )
         files.append(SourceFile(**entry))
     for file_name, digest in (raw.get("outputs") or {}).items():
         if not _is_sha256(digest):

@@ -1,7 +1,10 @@
 """Built domains in the cache: build once, verify on every load.
 
 Layout: ``<BENCH_CACHE>/datasets/<domain>/{items,train,valid,test}.jsonl`` and
-``manifest.json`` (sha256 of every file, the source checksums, counts, ``data_sha256``).
+``manifest.json`` (sha256 of every file, the source checksums, counts, ``data_sha256``, the
+optional sources present with their size and mtime, and the builder's ``provenance`` keys
+such as book's ``pool``). A build is pinned by the card's ``outputs``, or, when it read an
+optional file (``pinned_by: inputs``), by the card's checksums of every file it read.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from bench.errors import DataError
 from bench.files import atomic_directory, canonical_json, sha256_bytes
 from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS
 from bench.schema import SPLITS, Item, Sample
-from bench.sources import resolve_files
+from bench.sources import optional_stamps, resolve_files, resolve_optional
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -82,10 +85,14 @@ def build_domain(name: str, force: bool = False) -> Path:
             log.warning("rebuilding %s: %s", name, error)
     inputs = [entry for entry in card.files if entry.role == "input"]
     resolved = resolve_files(inputs)
-    domain = _builder(name)(card, {key: path for key, (path, _) in resolved.items()})
+    stamps = optional_stamps(card.files)  # before hashing: a later change shows as a new stamp
+    optional = resolve_optional(card.files)
+    paths = {key: path for key, (path, _) in (resolved | optional).items()}
+    domain = _builder(name)(card, paths)
     files = serialise(domain) if isinstance(domain, Domain) else domain.files()
     hashes = {file_name: sha256_bytes(content) for file_name, content in files.items()}
-    for file_name, expected in card.outputs.items():
+    pinned = not isinstance(domain, Domain) or domain.pinned
+    for file_name, expected in card.outputs.items() if pinned else ():
         if hashes.get(file_name) != expected:
             raise DataError(
                 f"built {name}/{file_name} has sha256 {hashes.get(file_name, 'none')[:12]}…, "
@@ -99,7 +106,20 @@ def build_domain(name: str, force: bool = False) -> Path:
         "files": hashes,
         "data_sha256": data_sha256(hashes),
         "counts": _counts(domain) if isinstance(domain, Domain) else domain.counts(),
+        "pinned_by": "outputs" if pinned else "inputs",
+        "optional": {
+            key: {
+                "sha256": sha256,
+                "git_blob": card.file(key).git_blob,
+                "size": stamps[key][0],
+                "mtime_ns": stamps[key][1],
+            }
+            for key, (_, sha256) in optional.items()
+        },
     }
+    if isinstance(domain, Domain):
+        assert not set(domain.provenance) & set(manifest), "provenance shadows a manifest key"
+        manifest |= domain.provenance
     with atomic_directory(target) as staging:
         for file_name, content in files.items():
             (staging / file_name).write_bytes(content)
@@ -109,11 +129,46 @@ def build_domain(name: str, force: bool = False) -> Path:
 
 
 def _check_current(card: Card, manifest: dict[str, Any]) -> None:
-    """Refuse a build made before the card's pinned outputs changed."""
-    if card.outputs and manifest["files"] != card.outputs:
+    """Refuse a build made before its card's pins changed or an optional file came or went.
+
+    Optional files are compared by size and mtime only (no hashing on every load); a
+    changed one is verified again by the rebuild.
+    """
+    fix = f"run `python -m bench data build --domain {card.name} --force`"
+    if manifest.get("pinned_by", "outputs") == "outputs":
+        stale = bool(card.outputs) and manifest["files"] != card.outputs
+    else:
+        sources = manifest["sources"]
+        stale = any(
+            sources.get(entry.path) != entry.sha256
+            for entry in card.files
+            if entry.role == "input" and entry.sha256 is not None
+        )
+    if stale:
+        raise DataError(f"the cached {card.name} build predates datasets/{card.name}.yaml: {fix}")
+    listed = {entry.path: entry for entry in card.files if entry.role == "optional"}
+
+    def stamp(key: str, value: dict[str, Any]) -> tuple[bool, int, int]:
+        entry = listed.get(key)
+        pins = (
+            entry is not None
+            and value["git_blob"] == entry.git_blob
+            and entry.sha256 in (None, value["sha256"])
+        )
+        return pins, value["size"], value["mtime_ns"]
+
+    try:
+        recorded = {key: stamp(key, value) for key, value in manifest.get("optional", {}).items()}
+    except (KeyError, TypeError, AttributeError) as error:
+        raise DataError(f"the cached {card.name} manifest is damaged ({error!r}): {fix}") from None
+    current = {key: (True, *stat) for key, stat in optional_stamps(card.files).items()}
+    changed = sorted(
+        k for k in recorded.keys() | current.keys() if recorded.get(k) != current.get(k)
+    )
+    if changed:
         raise DataError(
-            f"the cached {card.name} build predates datasets/{card.name}.yaml: run "
-            f"`python -m bench data build --domain {card.name} --force`"
+            f"optional file {', '.join(changed)} of {card.name} appeared, went or changed "
+            f"since the cached build: {fix}"
         )
 
 

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench.schema import SPLITS, Item, Sample, Split
 
 
 @dataclass(frozen=True)
 class Domain:
-    """All samples of one domain, by split, with the items they name."""
+    """All samples of one domain, by split, with the items they name.
+
+    ``provenance``: facts about how this build was made that the card cannot state (such
+    as which train pool it used), recorded in the manifest. ``pinned`` is False when the
+    build read an optional file, so the card's ``outputs`` pins do not apply to it.
+    """
 
     name: str
     splits: dict[Split, tuple[Sample, ...]]
     items: dict[str, Item]
+    provenance: dict[str, str] = field(default_factory=dict)
+    pinned: bool = True
 
     def __post_init__(self) -> None:
         missing = set(SPLITS) - set(self.splits)

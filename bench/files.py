@@ -27,6 +27,20 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def git_blob_bytes(data: bytes) -> str:
+    """``git hash-object`` of ``data``: hex sha1 of ``"blob <size>" + NUL + data``."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def git_blob_file(path: Path) -> str:
+    """``git hash-object`` of the file at ``path``, read in 1 MiB blocks."""
+    digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no spaces: the form that is hashed."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

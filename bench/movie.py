@@ -4,6 +4,8 @@ Protocol of TALLRec's ``preprocess_movie.py``: rating > 3 is a like; users in or
 first appearance in the ratings file; each user's ratings sorted by timestamp (stable);
 every window of 10 history items followed by the next one is a sample; the last 10,000
 samples of the whole list are kept and cut 8:1:1 in list order (not a temporal split).
+When TALLRec's released ``train.json`` is in ``BENCH_DATA_DIR`` (optional), the build checks
+that our train split exports to exactly its bytes.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from bench.cards import Card
 from bench.domain import Domain
 from bench.errors import DataError
 from bench.schema import Interaction, Item, Sample, Split
+from bench.tallrec_format import dumps, to_record
 
 HISTORY_LENGTH = 10
 N_SAMPLES = 10_000
 LIKE_THRESHOLD = 3  # a rating above this is a like
 INTER_FILE = "recbole/dataset_example/ml-100k/ml-100k.inter"
 ITEM_FILE = "recbole/dataset_example/ml-100k/ml-100k.item"
+TRAIN_FILE = "tallrec/movie/train.json"  # optional reference: checked when present
 
 
 def _rows(path: Path, header: str) -> list[list[str]]:
@@ -84,4 +88,12 @@ def build(card: Card, files: dict[str, Path]) -> Domain:
         )
         for split, (start, stop) in bounds.items()
     }
-    return Domain("movie", splits, items)
+    domain = Domain("movie", splits, items)
+    if TRAIN_FILE in files:
+        exported = dumps(to_record(sample, items) for sample in splits["train"]).encode()
+        if exported != files[TRAIN_FILE].read_bytes():
+            raise DataError(
+                f"our movie train split does not export to the bytes of {files[TRAIN_FILE]} "
+                "(TALLRec's train.json): the builder changed; report this bug"
+            )
+    return domain

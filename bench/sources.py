@@ -1,4 +1,7 @@
-"""Find the raw files named by a dataset card, download them when allowed, verify them."""
+"""Find the raw files named by a dataset card, download them when allowed, verify them.
+
+Optional files (role ``optional``) are used only when present in ``BENCH_DATA_DIR``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from pathlib import Path
 from bench import config
 from bench.cards import SourceFile
 from bench.errors import DataError
-from bench.files import atomic_write_bytes, sha256_bytes, sha256_file
+from bench.files import atomic_write_bytes, git_blob_file, sha256_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 DOWNLOAD_TIMEOUT_S = 30
@@ -53,17 +56,48 @@ def _download(entry: SourceFile, target: Path) -> bool:
 
 
 def _verify(entry: SourceFile, path: Path) -> str:
-    """The sha256 of ``path``, after checking it against the card when the card has one."""
+    """The sha256 of ``path``, after checking it against the card's sha256 and git blob."""
+    where = f"fetch it again from {entry.url}" if entry.url else "reinstall its package"
+    if entry.git_blob is not None and (blob := git_blob_file(path)) != entry.git_blob:
+        raise DataError(
+            f"git blob mismatch for {path} (expected {entry.git_blob}, got {blob}, as "
+            f"`git hash-object` prints it): the file is truncated or altered; delete it and {where}"
+        )
     got = sha256_file(path)
-    if entry.sha256 is None:
+    if entry.sha256 is None and entry.git_blob is None:
         log.warning("%s has no known checksum; using it unverified (sha256 %s)", path, got)
-    elif got != entry.sha256:
-        where = f"fetch it again from {entry.url}" if entry.url else "reinstall its package"
+    elif entry.sha256 is not None and got != entry.sha256:
         raise DataError(
             f"checksum mismatch for {path} (expected {entry.sha256[:12]}…, got {got[:12]}…): "
             f"the file is truncated or altered; delete it and {where}"
         )
     return got
+
+
+def optional_stamps(entries: Iterable[SourceFile]) -> dict[str, tuple[int, int]]:
+    """``(size, mtime_ns)`` of each optional file present in the data folder (no hashing)."""
+    stamps = {}
+    for entry in entries:
+        if entry.role == "optional":
+            try:
+                stat = (config.data_dir() / entry.path).stat()
+            except FileNotFoundError:
+                continue
+            stamps[entry.path] = (stat.st_size, stat.st_mtime_ns)
+    return stamps
+
+
+def resolve_optional(entries: Iterable[SourceFile]) -> dict[str, tuple[Path, str]]:
+    """Map each optional file present in the data folder to its path and sha256, verified.
+
+    Absent ones are left out: they are never downloaded and never required.
+    """
+    resolved = {}
+    for entry in entries:
+        path = config.data_dir() / entry.path
+        if entry.role == "optional" and path.exists():
+            resolved[entry.path] = (path, _verify(entry, path))
+    return resolved
 
 
 def resolve_files(entries: Iterable[SourceFile]) -> dict[str, tuple[Path, str]]:

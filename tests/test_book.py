@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from bench.book import book_item_id
-from bench.datastore import load_domain
+from bench import cards
+from bench.book import (
+    RECONSTRUCTED_POOL,
+    RELEASED_POOL,
+    TRAIN_FILE,
+    book_item_id,
+    pool_description,
+)
+from bench.datastore import build_domain, load_domain, read_verified
 from bench.errors import DataError
+from bench.files import git_blob_bytes
 from bench.schema import Item
 from bench.tallrec_format import parse_book_input, render_input, to_record, write_tallrec_files
 
@@ -93,3 +106,100 @@ def test_item_ids_are_stable_hashes_of_title_and_author(env) -> None:
     for item in list(domain.items.values())[:50]:
         assert item.item_id == book_item_id(item.title, item.author)
     assert book_item_id("T", "A") != book_item_id("T", "B")
+
+
+RELEASED_BLOB = "ca3b6b7b028a679ffac30eda342f1697b54d4156"  # TALLRec's data/book/train.json
+
+
+@pytest.fixture
+def train_dir(tmp_path: Path, data_dir: Path, monkeypatch) -> tuple[Path, list[dict[str, str]]]:
+    """A data folder with the real valid/test files and a 5-record train.json, offline."""
+    folder = tmp_path / "data"
+    (folder / "tallrec" / "book").mkdir(parents=True)
+    for split in ("valid", "test"):
+        name = f"tallrec/book/{split}.json"
+        (folder / name).symlink_to(data_dir / name)
+    records = _released(data_dir, "valid")[:5]
+    (folder / TRAIN_FILE).write_text(json.dumps(records, indent=4))
+    monkeypatch.setenv("BENCH_DATA_DIR", str(folder))
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("BENCH_OFFLINE", "1")
+    return folder, records
+
+
+def _card_pinning(blob: str, tmp_path: Path, monkeypatch) -> None:
+    """Use a copy of the cards whose book train.json entry has git blob ``blob``."""
+    copy = tmp_path / "cards"
+    shutil.copytree(cards.CARDS_DIR, copy)
+    text = (copy / "book.yaml").read_text()
+    assert text.count(RELEASED_BLOB) == 2  # the note and the file entry
+    (copy / "book.yaml").write_text(text.replace(RELEASED_BLOB, blob))
+    monkeypatch.setattr(cards, "CARDS_DIR", copy)
+
+
+def test_released_train_json_gives_the_papers_splits_and_its_absence_the_reconstruction(
+    train_dir, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    folder, records = train_dir
+    _card_pinning(git_blob_bytes((folder / TRAIN_FILE).read_bytes()), tmp_path, monkeypatch)
+    domain, _ = load_domain("book")
+    train = domain.samples("train")
+    assert [s.sample_id for s in train] == [f"book-train-{i:04d}" for i in range(5)]
+    assert train[0].user_id == "user-book-train-0000"
+    assert [to_record(s, domain.items) for s in train] == records
+    valid = domain.samples("valid")
+    assert [s.sample_id for s in valid] == [f"book-valid-{i:04d}" for i in range(2427)]
+    assert (sum(s.label for s in valid), len(domain.samples("test"))) == (1011, 2427)
+    manifest = read_verified("book")[0]
+    assert (manifest["pool"], manifest["pinned_by"]) == (RELEASED_POOL, "inputs")
+    assert manifest["optional"][TRAIN_FILE]["size"] == (folder / TRAIN_FILE).stat().st_size
+    assert pool_description(manifest).startswith("train pool: TALLRec's released book train")
+    assert "(5 samples)" in pool_description(manifest)
+    caplog.set_level(logging.INFO, logger="bench.datastore")
+    build_domain("book")  # unchanged file: the cached build is current
+    assert "already built" in caplog.text and "rebuilding" not in caplog.text
+
+    (folder / TRAIN_FILE).unlink()  # gone: rebuilt as the reconstruction, pinned by the card
+    domain, _ = load_domain("book")
+    assert "tallrec/book/train.json of book appeared, went or changed" in caplog.text
+    manifest = read_verified("book")[0]
+    assert manifest["files"] == cards.load_card("book").outputs
+    assert (manifest["pool"], manifest["pinned_by"], manifest["optional"]) == (
+        RECONSTRUCTED_POOL,
+        "outputs",
+        {},
+    )
+    assert len(domain.samples("train")) == 1427
+    assert "1,427 of the 2,427" in pool_description(manifest)
+
+    (folder / TRAIN_FILE).write_text(json.dumps(records, indent=4))  # back: rebuilt from it
+    assert len(load_domain("book")[0].samples("train")) == 5
+
+
+def test_train_json_with_another_blob_is_refused_in_one_line(train_dir, tmp_path: Path) -> None:
+    folder, _ = train_dir
+    got = git_blob_bytes((folder / TRAIN_FILE).read_bytes())
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "-q", "data", "build", "--domain", "book"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: git blob mismatch for {folder / TRAIN_FILE} ")
+    assert f"(expected {RELEASED_BLOB}, got {got}," in line
+    assert "delete it and fetch it again from https://raw.githubusercontent.com/" in line
+    assert not (tmp_path / "cache" / "datasets" / "book").exists()
+
+
+def test_without_train_json_the_build_is_the_pinned_reconstruction(env) -> None:
+    manifest = read_verified("book")[0]
+    assert manifest["files"] == cards.load_card("book").outputs
+    assert (manifest["pool"], manifest["optional"]) == (RECONSTRUCTED_POOL, {})
+    assert pool_description(manifest).startswith(
+        "train pool: reconstructed, 1,427 of the 2,427 samples of TALLRec's book valid.json "
+        "(the other 1,000 are the validation split)"
+    )
+    with pytest.raises(ValueError, match="book manifest"):
+        pool_description(read_verified("movie")[0])

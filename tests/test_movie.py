@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pytest
+
+from bench import cards
 from bench.cards import load_card
-from bench.datastore import load_domain
-from bench.movie import ITEM_FILE, read_items
+from bench.datastore import build_domain, load_domain, read_verified
+from bench.errors import DataError
+from bench.files import git_blob_bytes, sha256_bytes
+from bench.movie import ITEM_FILE, TRAIN_FILE, read_items
 from bench.sources import package_file
 from bench.tallrec_format import write_tallrec_files
 
@@ -17,7 +23,43 @@ def test_export_is_byte_identical_to_released_files(env, data_dir: Path, tmp_pat
     for split in ("valid", "test"):
         ours = (tmp_path / "movie" / f"{split}.json").read_bytes()
         assert ours == (data_dir / "tallrec" / "movie" / f"{split}.json").read_bytes(), split
-    assert len((tmp_path / "movie" / "train.json").read_bytes()) > 0
+    # TALLRec's released data/movie/train.json has this git blob (`git hash-object`)
+    train = (tmp_path / "movie" / "train.json").read_bytes()
+    assert git_blob_bytes(train) == "2bbe93bffecd30423606a6d8e78d22c9a6c5f64f"
+    assert load_card("movie").file(TRAIN_FILE).git_blob == git_blob_bytes(train)
+    assert load_card("movie").file(TRAIN_FILE).sha256 == sha256_bytes(train)
+
+
+def test_build_checks_the_released_train_json_when_present(
+    env, tmp_path: Path, monkeypatch
+) -> None:
+    domain, _ = load_domain("movie")
+    write_tallrec_files(domain, tmp_path / "export")
+    train = (tmp_path / "export" / "movie" / "train.json").read_bytes()
+    (tmp_path / "data" / "tallrec" / "movie").mkdir(parents=True)
+    (tmp_path / "data" / TRAIN_FILE).write_bytes(train)
+    monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    build_domain("movie")  # the card's outputs pins still hold
+    manifest = read_verified("movie")[0]
+    assert manifest["files"] == load_card("movie").outputs
+    assert manifest["optional"][TRAIN_FILE]["git_blob"] == git_blob_bytes(train)
+    # A file that passes the card's pins but is not our export is refused.
+    altered = train.replace(b'"output": "Yes."', b'"output": "No."', 1)
+    (tmp_path / "data" / TRAIN_FILE).write_bytes(altered)
+    copy = tmp_path / "cards"
+    shutil.copytree(cards.CARDS_DIR, copy)
+    text = (copy / "movie.yaml").read_text()
+    for old, new in (
+        (git_blob_bytes(train), git_blob_bytes(altered)),
+        (sha256_bytes(train), sha256_bytes(altered)),
+    ):
+        text = text.replace(old, new)
+    (copy / "movie.yaml").write_text(text)
+    monkeypatch.setattr(cards, "CARDS_DIR", copy)
+    with pytest.raises(DataError, match="does not export to the bytes of .*train.json"):
+        build_domain("movie")
+    assert read_verified("movie")[0] == manifest  # nothing in the cache was replaced
 
 
 def test_sizes_and_like_counts_match_the_card(env) -> None:
