@@ -1,3 +1,3 @@
 """tallrec-bench: a benchmark suite for LLM-based recommendation (TALLRec, LLaRA)."""
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
