@@ -81,7 +81,8 @@ class NextItemBaseline:
 
     name: ClassVar[str]
     settings: ClassVar[NextItemBaselineSettings]
-    code_version: ClassVar[int] = 1
+    # 2 (0.6.0): validation MRR counts ties as the mean rank among them (model selection)
+    code_version: ClassVar[int] = 2
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
@@ -96,7 +97,7 @@ class NextItemBaseline:
         }
 
     def fit(self, domain: NextItemDomain, data_sha256: str, workdir: Path) -> dict[str, Any]:
-        """Train on the train split; keep the epoch with the best validation MRR."""
+        """Train on the train split; keep the epoch of best validation MRR (ties: mean rank)."""
         from recbole.data import create_dataset
         from recbole.utils import init_seed
 

@@ -275,14 +275,7 @@ def provenance(
             f"data set-up), test scoring {sum(score_s):.0f} s."
         )
     lines += grid_lines(grid_dir, "like") if grid_dir is not None else []
-    commands = Counter(r.command for r in records)
-    lines += [f"{n} runs made by `{c}`." for c, n in sorted(commands.items()) if c]
-    if commands[""]:
-        lines.append(
-            f"{commands['']} runs do not record their command, and runs read from a score file "
-            "of before 0.6.0 no commit, machine or versions either: the report that first "
-            "printed them names those (reports/README.md for the shipped ones)."
-        )
+    lines += command_lines(records)
     lines += environment_lines(records)
     lines.append(
         "Cells: AUC x 100; with several seeds mean ± sample std (n shown when fewer than 5), "
@@ -298,6 +291,19 @@ def provenance(
     else:
         lines.append("Per-sample scores: in the run records only; no score file is shipped.")
     return "\n".join(f"- {line}" for line in lines)
+
+
+def command_lines(records: Sequence[Any]) -> list[str]:
+    """The command lines the records name, with their counts; a line for those that name none."""
+    commands = Counter(r.command for r in records)
+    lines = [f"{n} runs made by `{c}`." for c, n in sorted(commands.items()) if c]
+    if commands[""]:
+        lines.append(
+            f"{commands['']} runs do not record their command, and runs read from a score file "
+            "of before 0.6.0 no commit, machine or versions either: the report that first "
+            "printed them names those (reports/README.md for the shipped ones)."
+        )
+    return lines
 
 
 def environment_lines(records: Sequence[Any]) -> list[str]:

@@ -3,7 +3,8 @@
 Columns per domain: ValidRatio and HitRatio@1 (over all test samples, LLaRA's README
 definition) of the generated answers under LLaRA's matching rule, HitRatio@1 under the exact
 title rule, and HitRatio@1 in ``rank`` mode (the top-scored candidate; ValidRatio 1) with its
-95% bootstrap interval. Several seeds of a cell are averaged (n shown).
+95% bootstrap interval. Several seeds of a cell are averaged: mean ± sample std over seeds
+(ddof=1), n shown; the table says so in a line below it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from bench.compare import grid_lines
+from bench.compare import command_lines, environment_lines, grid_lines
 from bench.errors import DataError
 from bench.nextitem import load_next_item_domain
 from bench.nextitem_run import TASK, NextItemRecord, read_next_item_record
@@ -70,10 +71,17 @@ def collect_next_item(results_dir: Path) -> tuple[list[NextItemRecord], list[str
     return records, problems
 
 
+STD_NOTE = (
+    "Cells with several seeds: mean ± sample std over seeds (ddof=1), n seeds; with one seed "
+    "the rank-mode HR@1 shows its [95% bootstrap CI]."
+)
+
+
 def _cell(values: list[float], ci: list[float] | None = None) -> str:
+    """Mean, with several seeds ``±`` their sample std (ddof=1) and n; one seed: its CI."""
     text = f"{np.mean(values):.4f}"
     if len(values) > 1:
-        text += f" ±{np.std(values):.4f} (n={len(values)})"
+        text += f" ±{np.std(values, ddof=1):.4f} (n={len(values)})"
     elif ci is not None:
         text += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
     return text
@@ -129,6 +137,7 @@ def next_item_table(records: list[NextItemRecord], fmt: str = "simple") -> str:
     )
     return (
         table
+        + f"\n\n{STD_NOTE}"
         + f"\n\nLLaRA published on Steam (not built here: no train split was released): {steam}."
     )
 
@@ -142,10 +151,9 @@ def next_item_provenance(records: list[NextItemRecord], results_dir: Path, comma
         + ", ".join(f"{part} {seconds:.0f} s" for part, seconds in wall.items())
         + ".",
         *grid_lines(results_dir, "next-item"),
-        f"Seeds {sorted({r.seed for r in records})}; machine "
-        f"{sorted({r.environment.get('machine', '?') for r in records})}; commit "
-        f"{sorted({str(r.environment.get('git_commit')) for r in records})}.",
-        "Per-sample candidate scores and answers: each run record (`next-item/` under the "
-        "results folder).",
+        *command_lines(records),
+        *environment_lines(records),
+        "Per-sample candidate scores and answers: in the run records only (`next-item/` under "
+        "the results folder); no score file is shipped.",
     ]
     return "\n".join(f"- {line}" for line in lines)

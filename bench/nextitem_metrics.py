@@ -7,9 +7,14 @@ Matching rules for a generated answer:
 - ``exact``: the first line, without surrounding whitespace, a final period and then
   surrounding quotes, must equal one candidate title (case-insensitive).
 
-In ``rank`` mode the answer is the highest-scored candidate, so ValidRatio is 1.
-HitRatio@1 is reported over all samples (LLaRA's README) and over valid answers only (what
-LLaRA's code logs as ``hr``).
+In ``rank`` mode the answer is the highest-scored candidate, so ValidRatio is 1; on tied top
+scores it is the first listed of them (``rank_choice``), so a tie is a hit only when the target
+is listed first among the tied candidates. HitRatio@1 is reported over all samples (LLaRA's
+README) and over valid answers only (what LLaRA's code logs as ``hr``).
+
+Model selection (validation, and ``bench check``'s MRR figure) uses the mean reciprocal rank
+of the target among the candidates, ties counted as the mean rank among the tied candidates
+(``mean_reciprocal_rank``; before 0.6.0 they counted in the model's favour).
 """
 
 from __future__ import annotations
@@ -64,14 +69,39 @@ def metrics_of(choices: Sequence[int | None], targets: Sequence[int]) -> NextIte
     )
 
 
+def target_rank(scores: Sequence[float], target: int) -> float:
+    """The target's rank among the candidates (1 = best), ties as the mean rank among them.
+
+    ``1 + above + tied / 2``, with ``above`` the number of candidates scored strictly above
+    the target and ``tied`` the number of other candidates scored equal to it: the mean of
+    the ranks ``1 + above`` .. ``1 + above + tied`` that the tied group occupies.
+    """
+    row = np.asarray(scores, dtype=float)
+    value = row[target]
+    above = int(np.count_nonzero(row > value))
+    tied = int(np.count_nonzero(row == value)) - 1  # the target itself is not counted
+    return 1 + above + tied / 2
+
+
 def mean_reciprocal_rank(scores: Sequence[Sequence[float]], targets: Sequence[int]) -> float:
-    """Mean of 1 / (1 + number of candidates scored above the target): model selection."""
-    ranks = [1 + sum(v > row[t] for v in row) for row, t in zip(scores, targets, strict=True)]
+    """Mean of 1 / rank of the target among the candidates: model selection.
+
+    Ties count as the mean rank among the tied candidates (``target_rank``): a constant
+    scorer over 20 candidates has rank 10.5 on every sample, MRR 1 / 10.5, not 1.0 (before
+    0.6.0 ties counted in the model's favour, rank 1 + number scored strictly above).
+    """
+    ranks = [target_rank(row, t) for row, t in zip(scores, targets, strict=True)]
     return float(np.mean([1.0 / r for r in ranks])) if ranks else 0.0
 
 
 def rank_choice(scores: Sequence[float]) -> int:
-    """The highest-scored candidate (the first on ties)."""
+    """The highest-scored candidate; on tied top scores the first listed of them (argmax).
+
+    So in ``rank`` mode a tie at the top counts as a hit only when the target is the first
+    listed of the tied candidates: a constant scorer picks candidate 0 on every sample and
+    its HitRatio@1 is the share of samples whose target is listed first. This rule is kept
+    as it is so that recorded ``rank`` metrics stay recomputable.
+    """
     return int(np.argmax(np.asarray(scores)))
 
 

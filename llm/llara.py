@@ -152,7 +152,8 @@ class NextItemLLM:
 
     name: ClassVar[str]
     settings: ClassVar[NextItemLLMSettings]
-    code_version: ClassVar[int] = 1
+    # 2 (0.6.0): validation MRR counts ties as the mean rank among them (model selection)
+    code_version: ClassVar[int] = 2
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
@@ -361,7 +362,10 @@ class NextItemLLM:
         return out
 
     def validation_mrr(self, samples: Sequence[NextItemSample]) -> float:
-        """Mean reciprocal rank of the target among the candidates (model selection)."""
+        """Mean reciprocal rank of the target among the candidates (model selection).
+
+        Ties count as the mean rank among the tied candidates (``mean_reciprocal_rank``).
+        """
         scores = self.rank(samples)
         if not all(math.isfinite(v) for row in scores for v in row):
             return float("nan")
@@ -428,6 +432,7 @@ def _runner(name: str, settings: NextItemLLMSettings, reference: NextItemLLMSett
 
 
 ICLNext = _runner("icl", NextItemLLMSettings(), None)
+ICLNext.code_version = 1  # zero-shot: selects no step, so the 0.6.0 MRR tie rule cannot move it
 TallRecNext = _runner("tallrec-next", TALLREC_NEXT, TALLREC_NEXT)
 TallRecNextCPU = _runner(
     "tallrec-next-cpu", NextItemLLMSettings(**asdict(TALLREC_NEXT) | _CPU), TALLREC_NEXT

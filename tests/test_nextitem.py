@@ -14,7 +14,15 @@ import torch
 from bench.datastore import build_domain
 from bench.errors import BenchError, DataError
 from bench.nextitem import NextItemDomain, NextItemSample, load_next_item_domain
-from bench.nextitem_metrics import choice_of, metrics_of, named_candidates
+from bench.nextitem_compare import _cell
+from bench.nextitem_metrics import (
+    choice_of,
+    mean_reciprocal_rank,
+    metrics_of,
+    named_candidates,
+    rank_choice,
+    target_rank,
+)
 from bench.nextitem_run import NextItemCell, read_next_item_record, run_next_item_cell
 from bench.runner import with_settings
 from llm.llara import LLaRACPU, hybrid_probability, load_item_vectors, uses_hybrid
@@ -75,6 +83,35 @@ def test_metrics_match_hand_computed_values():
     )
     wrong = metrics_of([1, 0, None, None], [2, 0, 1, 0])
     assert (wrong.valid_ratio, wrong.hit_ratio, wrong.hit_ratio_valid) == (0.5, 0.25, 0.5)
+
+
+def test_mrr_counts_ties_as_the_mean_rank_among_them():
+    targets = [0, 7, 19]
+    constant = [[0.5] * 20 for _ in targets]
+    assert target_rank(constant[0], 0) == 10.5
+    assert mean_reciprocal_rank(constant, targets) == pytest.approx(1 / 10.5)
+    perfect = [[1.0 if i == t else 0.0 for i in range(20)] for t in targets]
+    assert mean_reciprocal_rank(perfect, targets) == 1.0
+    # sample 1: one candidate above, the target tied with two others -> 1 + 1 + 2/2 = 3
+    # sample 2: target alone at the top -> 1; sample 3: two above, one tied -> 1 + 2 + 1/2
+    partial = [[0.9, 0.4, 0.4, 0.4, 0.1], [0.2, 0.8, 0.3, 0.3, 0.0], [0.65, 0.7, 0.6, 0.6, 0.1]]
+    assert [target_rank(row, t) for row, t in zip(partial, [2, 1, 3], strict=True)] == [3, 1, 3.5]
+    assert mean_reciprocal_rank(partial, [2, 1, 3]) == pytest.approx((1 / 3 + 1 + 1 / 3.5) / 3)
+    assert mean_reciprocal_rank([], []) == 0.0
+
+
+def test_rank_choice_takes_the_first_listed_of_tied_top_scores():
+    assert rank_choice([0.5] * 20) == 0
+    assert rank_choice([0.1, 0.7, 0.3, 0.7]) == 1
+    # a constant scorer hits only the samples whose target is listed first
+    choices = [rank_choice([0.5] * 20) for _ in range(4)]
+    assert metrics_of(choices, [0, 3, 0, 19]).hit_ratio == 0.5
+
+
+def test_next_item_cells_show_the_sample_std_over_seeds():
+    # mean 0.5, deviations -0.1, 0, 0.1: sample variance 0.02 / 2 = 0.01 -> std 0.1
+    assert _cell([0.4, 0.5, 0.6]) == "0.5000 ±0.1000 (n=3)"
+    assert _cell([0.25], [0.1, 0.4]) == "0.2500 [0.10, 0.40]"
 
 
 def test_curriculum_is_a_pure_function_of_the_step_and_follows_its_schedule():
