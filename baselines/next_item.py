@@ -25,9 +25,9 @@ from baselines.recbole_data import RUNTIME_SETTINGS, SHARED_USER
 from baselines.sequential import MODEL_PARAMS
 from baselines.training import train_with_early_stopping
 from bench import config as bench_config
+from bench.data.nextitem import HISTORY_LENGTH, NextItemDomain, NextItemSample
 from bench.errors import BenchError
 from bench.files import atomic_directory
-from bench.nextitem import HISTORY_LENGTH, NextItemDomain, NextItemSample
 from bench.nextitem_metrics import mean_reciprocal_rank
 
 log = logging.getLogger(__name__)

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import config as bench_config
-from bench.domain import Domain
+from bench.data.domain import Domain
+from bench.data.schema import Sample
+from bench.data.splits import FewShotManifest
 from bench.files import atomic_directory
-from bench.schema import Sample
-from bench.splits import FewShotManifest
 
 DATASET = "bench"
 EMPTY_HISTORY = "__empty_history__"

@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.domain import Domain
-from bench.schema import Sample
-from bench.splits import FewShotManifest
+from bench.data.domain import Domain
+from bench.data.schema import Sample
+from bench.data.splits import FewShotManifest
 
 
 def like_rate(sample: Sample) -> float:

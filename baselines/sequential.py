@@ -32,11 +32,11 @@ from baselines.recbole_data import (
 from baselines.text import DEFAULT_ENCODER
 from baselines.training import train_with_early_stopping
 from bench.config import threads as bench_threads
-from bench.domain import Domain
+from bench.data.domain import Domain
+from bench.data.schema import Sample
+from bench.data.splits import FewShotManifest
 from bench.errors import BenchError
 from bench.metrics import selection_score
-from bench.schema import Sample
-from bench.splits import FewShotManifest
 
 log = logging.getLogger(__name__)
 

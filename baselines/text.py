@@ -9,11 +9,11 @@ import time
 import numpy as np
 
 from bench import config
+from bench.data.schema import Item
+from bench.data.sources import package_file
+from bench.data.tallrec_format import item_text
 from bench.errors import BenchError
 from bench.files import atomic_write_bytes, canonical_json, sha256_bytes
-from bench.schema import Item
-from bench.sources import package_file
-from bench.tallrec_format import item_text
 
 log = logging.getLogger(__name__)
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"

@@ -17,7 +17,21 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from bench import config
-from bench.compare import (
+from bench.data.datastore import build_domain, domain_dir, load_domain, read_verified
+from bench.data.splits import (
+    PAPER_SEEDS,
+    PAPER_SHOTS,
+    VALIDATION_MODES,
+    make_fewshot,
+    manifest_path,
+    read_manifest,
+    write_manifest,
+)
+from bench.data.tallrec_format import write_tallrec_files
+from bench.errors import BenchError, DataError, UsageError
+from bench.files import atomic_write_text
+from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS, PAPER_DOMAINS, RUNNERS
+from bench.report.compare import (
     GRID_LOG,
     auc_table,
     collect,
@@ -28,27 +42,13 @@ from bench.compare import (
     provenance,
     seed_range_table,
 )
-from bench.datastore import build_domain, domain_dir, load_domain, read_verified
-from bench.errors import BenchError, DataError, UsageError
-from bench.files import atomic_write_text
-from bench.paper import PAPER_AUC, rerun_note
-from bench.records import COMMAND_VARIABLE, environment, invocation
-from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS, PAPER_DOMAINS, RUNNERS
-from bench.run import Cell, loaded_domain
-from bench.scores import read_scores, write_scores
-from bench.splits import (
-    PAPER_SEEDS,
-    PAPER_SHOTS,
-    VALIDATION_MODES,
-    make_fewshot,
-    manifest_path,
-    read_manifest,
-    write_manifest,
-)
-from bench.tallrec_format import write_tallrec_files
+from bench.report.paper import PAPER_AUC, rerun_note
+from bench.store.records import COMMAND_VARIABLE, environment, invocation
+from bench.store.scores import read_scores, write_scores
+from bench.tasks.like import Cell, loaded_domain
 
 if TYPE_CHECKING:
-    from bench.nextitem_run import NextItemCell
+    from bench.tasks.next_item import NextItemCell
 
 TASKS = ("like", "next-item")
 
@@ -127,10 +127,9 @@ def grid_cells(args: argparse.Namespace) -> tuple[list[Cell] | list[NextItemCell
     The task is ``--task``, else the profile's; ``--all`` without ``--profile`` takes the
     task's default profile (quick, or next-item-cpu).
     """
-    from bench.grid import cells_of
-    from bench.nextitem_run import next_item_cells
-    from bench.profiles import load_profile
-    from bench.runner import parse_setting
+    from bench.grid.cells import cells_of, next_item_cells
+    from bench.grid.profiles import load_profile
+    from bench.tasks.runner import parse_setting
 
     default_profile = "next-item-cpu" if args.task == "next-item" else "quick"
     wanted = args.profile or (default_profile if args.all else None)
@@ -169,7 +168,7 @@ def grid_cells(args: argparse.Namespace) -> tuple[list[Cell] | list[NextItemCell
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a grid of cells (like/dislike or next-item), locally or on Ray; one summary line."""
-    from bench.grid import run_grid
+    from bench.grid.local import run_grid
 
     cells, profile = grid_cells(args)
     if not cells:
@@ -177,7 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     results_dir = args.results_dir or (Path("runs") / profile if profile else Path("runs"))
     started = time.perf_counter()
     if args.executor == "ray":
-        from bench.ray_executor import run_grid_ray
+        from bench.grid.ray_executor import run_grid_ray
 
         summary = run_grid_ray(
             cells, results_dir, args.force, args.fail_fast, args.quiet, args.address
@@ -221,12 +220,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     fmt = {"markdown": "github", "text": "simple", "latex": "latex", "csv": "tsv"}[args.format]
     if args.task is None:  # a shipped or given profile decides; a bare folder name: like
-        from bench.profiles import load_profile, profile_names
+        from bench.grid.profiles import load_profile, profile_names
 
         named = args.profile and (args.profile in profile_names() or Path(args.profile).is_file())
         args.task = load_profile(args.profile).task if named else "like"
     if args.task == "next-item":
-        from bench.nextitem_compare import collect_next_item, next_item_provenance, next_item_table
+        from bench.report.nextitem_compare import (
+            collect_next_item,
+            next_item_provenance,
+            next_item_table,
+        )
 
         records, problems = collect_next_item(results_dir)
         for problem in problems:
@@ -265,7 +268,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.stats:
         table += "\n\n" + _stats(records, fmt)
     if args.plot is not None:
-        from bench.plot import plot_auc
+        from bench.report.plot import plot_auc
 
         note = plot_auc(records, args.plot)
         print(f"wrote {args.plot}" + (f" ({note})" if note else ""), file=sys.stderr)
@@ -282,7 +285,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _stats(records: list, fmt: str) -> str:
     """The ``--stats`` block: each LLM row against the paper's baselines, by test unit."""
-    from bench.stats import comparison_notes, comparison_table, llm_comparisons
+    from bench.report.stats import comparison_notes, comparison_table, llm_comparisons
 
     def users_of(name: str) -> dict[str, str]:
         domain, _ = loaded_domain(name)
@@ -321,7 +324,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Re-run a profile (ci, ci-next) and compare its figures with the committed reference."""
     import tempfile
 
-    from bench.check import (
+    from bench.grid.check import (
         TOLERANCE,
         compare,
         measure,

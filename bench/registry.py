@@ -42,17 +42,17 @@ class Registry:
 DOMAINS = Registry(
     "domain",
     {
-        "movie": "bench.movie:build",
-        "book": "bench.book:build",
-        "book-bx": "bench.bookcrossing:build",
+        "movie": "bench.data.movie:build",
+        "book": "bench.data.book:build",
+        "book-bx": "bench.data.bookcrossing:build",
     },
 )
 # The next-item task's domains (LLaRA); built and cached like the like/dislike ones.
 NEXT_ITEM_DOMAINS = Registry(
     "next-item domain",
     {
-        "lastfm": "bench.nextitem:build_lastfm",
-        "movielens-next": "bench.nextitem:build_movielens_next",
+        "lastfm": "bench.data.nextitem:build_lastfm",
+        "movielens-next": "bench.data.nextitem:build_movielens_next",
     },
 )
 # What ``--domain all`` means: the paper's domains, buildable from public files.

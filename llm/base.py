@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from bench.domain import Domain
+from bench.data.domain import Domain
+from bench.data.schema import Sample
+from bench.data.tallrec_format import to_record
 from bench.errors import BenchError
-from bench.schema import Sample
-from bench.tallrec_format import to_record
 from llm.models import DEFAULT_MODEL, ModelInfo, load_model
 from llm.prompts import TEMPLATES, render_prompt
 from llm.scorer import MODES, YesNoScorer, torch_threads

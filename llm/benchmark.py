@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.datastore import load_domain
+from bench.data.datastore import load_domain
+from bench.data.tallrec_format import to_record
 from bench.files import atomic_write_text
-from bench.records import environment
-from bench.tallrec_format import to_record
+from bench.store.records import environment
 from llm.lora import Example, Schedule, attach_lora, train
 from llm.models import DEFAULT_MODEL, load_model
 from llm.prompts import render_prompt

@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bench.domain import Domain
+from bench.data.domain import Domain
+from bench.data.schema import Sample
+from bench.data.splits import FewShotManifest
+from bench.data.tallrec_format import to_record
 from bench.errors import BenchError
-from bench.schema import Sample
-from bench.splits import FewShotManifest
-from bench.tallrec_format import to_record
 from llm.base import LLMRunner, LLMSettings, shared_model
 from llm.endpoint import EndpointScorer, EndpointSettings
 from llm.prompts import render_prompt

@@ -32,11 +32,11 @@ import torch
 from torch import nn
 
 from bench import config as bench_config
+from bench.data.nextitem import NextItemDomain, NextItemSample
+from bench.data.splits import fixed_subset
 from bench.errors import BenchError
 from bench.files import atomic_directory, sha256_file
-from bench.nextitem import NextItemDomain, NextItemSample
 from bench.nextitem_metrics import mean_reciprocal_rank
-from bench.splits import fixed_subset
 from llm.base import LLMSettings, shared_model
 from llm.lora import IGNORE, Schedule, attach_lora, save_adapter, train
 from llm.models import DEFAULT_MODEL, load_model

@@ -18,9 +18,9 @@ from typing import Any
 import torch
 
 from bench import config
+from bench.data.sources import package_file
 from bench.errors import BenchError
 from bench.files import atomic_directory, sha256_file
-from bench.sources import package_file
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "smollm2-135m-instruct"

@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
+from bench.data.nextitem import load_next_item_domain
 from bench.files import atomic_write_text
-from bench.nextitem import load_next_item_domain
-from bench.records import environment
+from bench.store.records import environment
 from llm.models import DEFAULT_MODEL, load_model
 from llm.next_prompts import answer_text, encode, render, template_for
 from llm.ranker import CandidateRanker

@@ -24,13 +24,13 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from bench.domain import Domain
+from bench.data.domain import Domain
+from bench.data.schema import Sample
+from bench.data.splits import FewShotManifest, fixed_subset
+from bench.data.tallrec_format import to_record
 from bench.errors import BenchError
 from bench.files import sha256_file
 from bench.metrics import selection_score
-from bench.schema import Sample
-from bench.splits import FewShotManifest, fixed_subset
-from bench.tallrec_format import to_record
 from llm.base import LLMRunner, LLMSettings
 from llm.lora import Example, Schedule, attach_lora, save_adapter, tokenize, train
 from llm.models import load_model

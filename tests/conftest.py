@@ -56,7 +56,7 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def session_cache(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """A cache with movie and book built once per test session (treat as read-only)."""
-    from bench.datastore import build_domain
+    from bench.data.datastore import build_domain
 
     cache = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as patch:

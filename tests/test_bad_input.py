@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from bench import cards
-from bench.book import read_records
-from bench.datastore import build_domain, domain_dir, load_domain, read_verified
+from bench.data.book import read_records
+from bench.data.datastore import build_domain, domain_dir, load_domain, read_verified
 from bench.errors import DataError
 from bench.files import atomic_directory
 

@@ -12,14 +12,14 @@ import yaml
 
 from baselines.recbole_data import EMPTY_HISTORY, history_of, inter_lines
 from baselines.sequential import DEVIATIONS, MODEL_PARAMS, recbole_dataset
-from bench.datastore import load_domain
-from bench.domain import Domain
+from bench.data.datastore import load_domain
+from bench.data.domain import Domain
+from bench.data.schema import Interaction, Item
+from bench.data.splits import make_fewshot
 from bench.errors import BenchError
 from bench.metrics import roc_auc
 from bench.registry import PAPER_BASELINES, RUNNERS
-from bench.runner import with_settings
-from bench.schema import Interaction, Item
-from bench.splits import make_fewshot
+from bench.tasks.runner import with_settings
 
 
 @pytest.fixture

@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 
 from bench import cards
-from bench.book import (
+from bench.data.book import (
     RECONSTRUCTED_POOL,
     RELEASED_POOL,
     TRAIN_FILE,
     book_item_id,
     pool_description,
 )
-from bench.datastore import build_domain, load_domain, read_verified
+from bench.data.datastore import build_domain, load_domain, read_verified
+from bench.data.schema import Item
+from bench.data.tallrec_format import parse_book_input, render_input, to_record, write_tallrec_files
 from bench.errors import DataError
 from bench.files import git_blob_bytes
-from bench.schema import Item
-from bench.tallrec_format import parse_book_input, render_input, to_record, write_tallrec_files
 
 QUESTION = "\nWhether the user will like the target book "
 
@@ -155,7 +155,7 @@ def test_released_train_json_gives_the_papers_splits_and_its_absence_the_reconst
     assert manifest["optional"][TRAIN_FILE]["size"] == (folder / TRAIN_FILE).stat().st_size
     assert pool_description(manifest).startswith("train pool: TALLRec's released book train")
     assert "(5 samples)" in pool_description(manifest)
-    caplog.set_level(logging.INFO, logger="bench.datastore")
+    caplog.set_level(logging.INFO, logger="bench.data.datastore")
     build_domain("book")  # unchanged file: the cached build is current
     assert "already built" in caplog.text and "rebuilding" not in caplog.text
 

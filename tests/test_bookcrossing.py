@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.datastore import build_domain, load_domain
+from bench.data.datastore import build_domain, load_domain
+from bench.data.tallrec_format import to_record
 from bench.errors import DataError
-from bench.tallrec_format import to_record
 
 BOOKS_HEADER = '"ISBN";"Book-Title";"Book-Author";"Year-Of-Publication";"Publisher"\n'
 RATINGS_HEADER = '"User-ID";"ISBN";"Book-Rating"\n'

@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from bench.datastore import load_domain
+from bench.data.datastore import load_domain
+from bench.data.splits import make_fewshot
 from bench.errors import BenchError
-from bench.runner import with_settings
-from bench.splits import make_fewshot
+from bench.tasks.runner import with_settings
 from llm.endpoint import EndpointScorer, EndpointSettings, renormalised_yes, top_logprobs_of
 from llm.icl import ICL, EndpointICL
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.check import auc_by_cell
-from bench.compare import collect
-from bench.records import read_record
+from bench.grid.check import auc_by_cell
+from bench.report.compare import collect
+from bench.store.records import read_record
 
 # A small real grid: two cheap runners, both domains, 2 shot counts, 2 seeds (16 cells).
 GRID = {
@@ -152,10 +152,9 @@ def test_check_fails_when_a_reference_auc_is_perturbed(env, profile, tmp_path):
 
 
 def test_the_committed_reference_covers_the_ci_profile(env):
-    from bench.check import read_reference, reference_path
-    from bench.grid import cells_of
-    from bench.nextitem_run import next_item_cells
-    from bench.profiles import load_profile
+    from bench.grid.cells import cells_of, next_item_cells
+    from bench.grid.check import read_reference, reference_path
+    from bench.grid.profiles import load_profile
 
     cells = cells_of(load_profile("ci"))
     names = {f"{c.runner}/{c.domain}/k{c.n_shots}/seed{c.seed}" for c in cells}

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.cards import CARDS_DIR, load_card
+from bench.data.cards import CARDS_DIR, load_card
+from bench.data.schema import Interaction, Sample
 from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS
-from bench.schema import Interaction, Sample
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from bench.datastore import load_domain
+from bench.data.datastore import load_domain
+from bench.data.splits import make_fewshot
+from bench.data.tallrec_format import to_record
 from bench.errors import BenchError
-from bench.splits import make_fewshot
-from bench.tallrec_format import to_record
 from llm.icl import ICL
 from llm.models import load_model
 from llm.prompts import render_prompt
@@ -142,8 +142,8 @@ def test_model_folder_without_tokenizer_is_named(env, tmp_path, monkeypatch, tin
 def test_icl_records_recompute_and_test_across_domains(env, tmp_path):
     from sklearn.metrics import roc_auc_score
 
-    from bench.records import read_record
-    from bench.run import Cell, run_cell
+    from bench.store.records import read_record
+    from bench.tasks.like import Cell, run_cell
 
     cell = Cell("icl", "movie", 16, 0, test_domain="book", test_limit=48)
     record, computed = run_cell(cell, tmp_path)
@@ -162,7 +162,7 @@ def test_icl_records_recompute_and_test_across_domains(env, tmp_path):
 
 
 def test_baselines_cannot_test_across_domains(env, tmp_path):
-    from bench.run import Cell, run_cell
+    from bench.tasks.like import Cell, run_cell
 
     with pytest.raises(BenchError, match="cannot test on another domain"):
         run_cell(Cell("like-rate", "movie", 16, 0, test_domain="book"), tmp_path)

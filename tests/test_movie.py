@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from bench import cards
-from bench.cards import load_card
-from bench.datastore import build_domain, load_domain, read_verified
+from bench.data.cards import load_card
+from bench.data.datastore import build_domain, load_domain, read_verified
+from bench.data.movie import ITEM_FILE, TRAIN_FILE, read_items
+from bench.data.sources import package_file
+from bench.data.tallrec_format import write_tallrec_files
 from bench.errors import DataError
 from bench.files import git_blob_bytes, sha256_bytes
-from bench.movie import ITEM_FILE, TRAIN_FILE, read_items
-from bench.sources import package_file
-from bench.tallrec_format import write_tallrec_files
 
 
 def test_export_is_byte_identical_to_released_files(env, data_dir: Path, tmp_path: Path) -> None:

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.datastore import build_domain
+from bench.data.datastore import build_domain
+from bench.data.nextitem import NextItemDomain, NextItemSample, load_next_item_domain
 from bench.errors import BenchError, DataError
-from bench.nextitem import NextItemDomain, NextItemSample, load_next_item_domain
-from bench.nextitem_compare import _cell
 from bench.nextitem_metrics import (
     choice_of,
     mean_reciprocal_rank,
@@ -23,8 +22,9 @@ from bench.nextitem_metrics import (
     rank_choice,
     target_rank,
 )
-from bench.nextitem_run import NextItemCell, read_next_item_record, run_next_item_cell
-from bench.runner import with_settings
+from bench.report.nextitem_compare import _cell
+from bench.tasks.next_item import NextItemCell, read_next_item_record, run_next_item_cell
+from bench.tasks.runner import with_settings
 from llm.llara import LLaRACPU, hybrid_probability, load_item_vectors, uses_hybrid
 from llm.next_prompts import encode
 
@@ -264,8 +264,8 @@ def test_sasrec_next_item_baseline_scores_the_stored_candidates(lastfm, tmp_path
 
 
 def test_movielens_next_build_is_compared_with_llara_released_rows(env, data_dir):
-    from bench.nextitem import overlap_with_released
-    from bench.sources import package_file
+    from bench.data.nextitem import overlap_with_released
+    from bench.data.sources import package_file
 
     domain, _ = load_next_item_domain("movielens-next")
     assert {s: len(domain.samples(s)) for s in ("valid", "test")} == {"valid": 94, "test": 95}
@@ -282,8 +282,8 @@ def test_movielens_next_build_is_compared_with_llara_released_rows(env, data_dir
 
 def test_next_item_profiles_name_runner_variants_and_their_task(next_item_profile, tmp_path):
     from bench.errors import UsageError
-    from bench.nextitem_run import next_item_cells
-    from bench.profiles import load_profile
+    from bench.grid.cells import next_item_cells
+    from bench.grid.profiles import load_profile
 
     path = next_item_profile(
         runners=["sasrec", "llara-cpu@item_vectors=sasrec"],

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.check import auc_by_cell
-from bench.compare import collect
+from bench.grid.check import auc_by_cell
+from bench.report.compare import collect
 
 pytestmark = pytest.mark.slow  # starts a Ray cluster: about a minute
 RAY = Path(sys.executable).parent / "ray"

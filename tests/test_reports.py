@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.records import read_record
-from bench.scores import read_scores
+from bench.store.records import read_record
+from bench.store.scores import read_scores
 
 REPO = Path(__file__).resolve().parent.parent
 REPORTS = REPO / "reports"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.datastore import load_domain
+from bench.data.datastore import load_domain
+from bench.data.splits import manifest_path, write_manifest
 from bench.errors import BenchError, DataError
-from bench.records import read_record
-from bench.run import Cell, manifest_for, run_cell
-from bench.splits import manifest_path, write_manifest
+from bench.store.records import read_record
+from bench.tasks.like import Cell, manifest_for, run_cell
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:
@@ -125,9 +125,9 @@ def test_manifest_from_other_data_is_refused(own_cache: Path, tmp_path: Path) ->
 
 
 def test_missing_text_encoder_is_named(env, tmp_path: Path, monkeypatch) -> None:
+    from bench.data.splits import make_fewshot
     from bench.registry import RUNNERS
-    from bench.runner import with_settings
-    from bench.splits import make_fewshot
+    from bench.tasks.runner import with_settings
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     runner_class = with_settings(RUNNERS.load("gru-bert"), text_encoder=str(tmp_path / "no-model"))
@@ -137,9 +137,9 @@ def test_missing_text_encoder_is_named(env, tmp_path: Path, monkeypatch) -> None
 
 
 def test_paired_statistics_and_plot_on_real_records(env, tmp_path: Path) -> None:
-    from bench.compare import collect
-    from bench.plot import plot_auc
-    from bench.stats import compare_runs
+    from bench.report.compare import collect
+    from bench.report.plot import plot_auc
+    from bench.report.stats import compare_runs
 
     results = tmp_path / "runs"
     args = ["run", "--runner", "like-rate", "logreg", "--domain", "movie", "--shots", "16"]

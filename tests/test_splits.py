@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.datastore import load_domain
-from bench.errors import DataError, UsageError
-from bench.splits import (
+from bench.data.datastore import load_domain
+from bench.data.splits import (
     PAPER_SEEDS,
     PAPER_SHOTS,
     FewShotManifest,
@@ -19,6 +18,7 @@ from bench.splits import (
     read_manifest,
     write_manifest,
 )
+from bench.errors import DataError, UsageError
 
 
 @pytest.mark.parametrize("pool", [8000, 1427])

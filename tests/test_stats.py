@@ -11,16 +11,17 @@ import pytest
 from scipy import stats as scipy_stats
 from sklearn.metrics import roc_auc_score
 
-from bench.scores import read_scores
-from bench.stats import (
+from bench.report.stats import (
     Units,
     compare_runs,
     delong_test,
+    holm,
     llm_comparisons,
     paired_bootstrap,
     units_of,
     weighted_auc,
 )
+from bench.store.scores import read_scores
 
 REPO = Path(__file__).resolve().parent.parent
 SCORES = [
@@ -122,22 +123,47 @@ def test_clustered_delong_equals_obuchowski_written_out() -> None:
 
 def test_cluster_bootstrap_equals_a_loop_over_drawn_users() -> None:
     labels, a, b, units = clustered_data(4, clusters=12, effect=0.2)
-    result = paired_bootstrap(labels, a[None], b[None], units, resamples=200, seed=7)
+    a2 = a + np.random.default_rng(5).normal(0, 0.5, a.size)  # a second seed of runner a
+    result = paired_bootstrap(labels, np.vstack([a, a2]), b[None], units, resamples=200, seed=7)
     draws = np.random.default_rng(7).integers(0, units.count, size=(200, units.count))
     differences = []
     for draw in draws:  # the samples of every drawn user, a user drawn twice brings them twice
         index = np.concatenate([np.flatnonzero(units.codes == c) for c in draw])
         if 0 < labels[index].sum() < index.size:
-            differences.append(
-                roc_auc_score(labels[index], a[index]) - roc_auc_score(labels[index], b[index])
-            )
+            mean_a = (
+                roc_auc_score(labels[index], a[index]) + roc_auc_score(labels[index], a2[index])
+            ) / 2
+            differences.append(mean_a - roc_auc_score(labels[index], b[index]))
     differences = np.array(differences)
     assert result["ci_difference"] == pytest.approx(
         tuple(np.percentile(differences, [2.5, 97.5])), abs=1e-12
     )
     beyond = min((differences <= 0).sum(), (differences >= 0).sum())
     assert result["p_value"] == pytest.approx(2 * (1 + beyond) / (1 + differences.size))
-    assert result["auc_a"] == pytest.approx(roc_auc_score(labels, a))
+    assert result["auc_a"] == pytest.approx(
+        (roc_auc_score(labels, a) + roc_auc_score(labels, a2)) / 2
+    )
+
+
+def test_undefined_tests_say_so_instead_of_claiming_certainty() -> None:
+    labels = np.array([1, 0, 1, 0, 1, 0])
+    scores = np.array([[0.9, 0.1, 0.8, 0.2, 0.7, 0.3]])  # perfect
+    constant = np.full((1, 6), 0.5)
+    one_user = Units(np.zeros(6, dtype=int), "user")
+    assert np.isnan(delong_test(labels, scores, constant, one_user)["p_value"])
+    singles = Units(np.arange(6), "sample")
+    inverted = delong_test(labels, scores, -scores, singles)  # AUC 1 vs 0: zero variance
+    assert inverted["auc_a"] - inverted["auc_b"] == 1.0 and np.isnan(inverted["p_value"])
+    one_positive = np.array([1, 0, 0, 0, 0, 0])
+    assert np.isnan(delong_test(one_positive, scores, constant, singles)["p_value"])
+    assert delong_test(labels, scores, scores, singles)["p_value"] == 1.0
+    with pytest.raises(ValueError, match="at least 2 test units"):
+        paired_bootstrap(labels, scores, constant, one_user)
+
+
+def test_holm_adjusts_by_hand() -> None:
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.2, float("nan")]) == pytest.approx([0.4, 1.0])
 
 
 def test_resampling_samples_of_clustered_data_rejects_a_true_null_far_too_often() -> None:
@@ -152,7 +178,7 @@ def test_resampling_samples_of_clustered_data_rejects_a_true_null_far_too_often(
 
 
 def test_units_come_from_the_data(env) -> None:
-    from bench.datastore import load_domain
+    from bench.data.datastore import load_domain
 
     for name, kind, count in (("movie", "user", 16), ("book", "sample", 2427)):
         domain, _ = load_domain(name)
@@ -170,7 +196,7 @@ def shipped_runs() -> tuple:
 
 @functools.cache
 def _users(domain_name: str) -> dict[str, str]:
-    from bench.datastore import load_domain
+    from bench.data.datastore import load_domain
 
     domain, _ = load_domain(domain_name)
     return {s.sample_id: s.user_id for s in domain.samples("test")}

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from bench.datastore import load_domain
+from bench.data.datastore import load_domain
+from bench.data.splits import make_fewshot
+from bench.data.tallrec_format import to_record
 from bench.errors import BenchError
-from bench.runner import with_settings
-from bench.splits import make_fewshot
-from bench.tallrec_format import to_record
+from bench.tasks.runner import with_settings
 from llm.lora import IGNORE, _collate, _token_loss_sum
 from llm.models import load_model
 from llm.prompts import render_prompt

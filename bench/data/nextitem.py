@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.cards import Card
-from bench.datastore import jsonl_bytes, verified_build
+from bench.data.cards import Card
+from bench.data.datastore import jsonl_bytes, verified_build
+from bench.data.schema import SPLITS, Split
 from bench.errors import DataError
-from bench.schema import SPLITS, Split
 
 N_CANDIDATES = 20
 HISTORY_LENGTH = 10

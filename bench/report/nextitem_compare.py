@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from bench.compare import command_lines, environment_lines, grid_lines
+from bench.data.nextitem import load_next_item_domain
 from bench.errors import DataError
-from bench.nextitem import load_next_item_domain
-from bench.nextitem_run import TASK, NextItemRecord, read_next_item_record
 from bench.registry import NEXT_ITEM_DOMAINS
+from bench.report.compare import command_lines, environment_lines, grid_lines
+from bench.tasks.next_item import TASK, NextItemRecord, read_next_item_record
 
 log = logging.getLogger(__name__)
 DOMAIN_LABELS = {"movielens-next": "MovieLens", "lastfm": "LastFM"}

@@ -21,84 +21,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from bench.errors import BenchError, UsageError
+from bench.errors import BenchError
 from bench.files import atomic_write_text
-from bench.profiles import Profile
-from bench.records import RunRecord
-from bench.registry import DOMAINS, PAPER_DOMAINS, RUNNERS, Registry
-from bench.run import Cell
-from bench.runner import parse_runner_spec, with_settings
-from bench.splits import PAPER_SEEDS, PAPER_SHOTS
+from bench.store.records import RunRecord
+from bench.tasks.like import Cell
 
 if TYPE_CHECKING:
-    from bench.nextitem_run import NextItemCell, NextItemRecord
-
-
-def cells_of(
-    profile: Profile | None,
-    runners: Sequence[str] | None = None,
-    domains: Sequence[str] | None = None,
-    shots: Sequence[int] | None = None,
-    seeds: Sequence[int] | None = None,
-    validation: str | None = None,
-    test_limit: int | None = None,
-    test_domain: str = "",
-    changes: dict[str, Any] | None = None,
-) -> list[Cell]:
-    """The cells of ``profile`` (or of the paper's grid), narrowed or changed by the arguments.
-
-    Unknown runners, domains or settings fail here, before any cell runs.
-    """
-    if profile is not None and profile.task != "like":
-        raise UsageError(f"profile {profile.name} is a {profile.task} profile, not like/dislike")
-    domains = list(domains or (profile.domains if profile else PAPER_DOMAINS))
-    for name in [*domains, *([test_domain] if test_domain else [])]:
-        DOMAINS.check(name)
-    if test_limit is None:
-        test_limit = profile.test_limit if profile else 0
-    return [
-        Cell(
-            runner,
-            domain,
-            k,
-            seed,
-            validation or (profile.validation if profile else "full"),
-            test_domain,
-            test_limit,
-            settings,
-            profile.name if profile else "",
-        )
-        for domain in domains
-        for k in shots or (profile.shots if profile else PAPER_SHOTS)
-        for seed in seeds or (profile.seeds if profile else PAPER_SEEDS)
-        for runner, settings in runner_variants(RUNNERS, profile, runners, changes)
-    ]
-
-
-def runner_variants(
-    registry: Registry,
-    profile: Profile | None,
-    runners: Sequence[str] | None,
-    changes: dict[str, Any] | None,
-) -> list[tuple[str, tuple[tuple[str, Any], ...]]]:
-    """(runner name, sorted settings) per runner entry: the profile's, the entry's, ``changes``.
-
-    Entries are names or ``name@key=value,...``; an unknown runner or setting fails here.
-    """
-    out = []
-    for spec in runners or (profile.runners if profile else ()):
-        name, own = parse_runner_spec(spec)
-        merged = (profile.runner_settings(spec) if profile else own) | (changes or {})
-        if merged:
-            with_settings(registry.load(name), **merged)
-        else:
-            registry.check(name)
-        out.append((name, tuple(sorted(merged.items()))))
-    return out
+    from bench.tasks.next_item import NextItemCell, NextItemRecord
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.cards import Card
-from bench.domain import Domain
+from bench.data.cards import Card
+from bench.data.domain import Domain
+from bench.data.schema import Interaction, Item, Sample, Split
 from bench.errors import DataError
-from bench.schema import Interaction, Item, Sample, Split
 
 RATINGS_FILE = "bookcrossing/BX-Book-Ratings.csv"
 BOOKS_FILE = "bookcrossing/BX-Books.csv"

@@ -13,12 +13,21 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from bench.config import cache_dir
-from bench.datastore import load_domain
-from bench.domain import Domain
+from bench.data.datastore import load_domain
+from bench.data.domain import Domain
+from bench.data.splits import (
+    FewShotManifest,
+    fixed_subset,
+    make_fewshot,
+    manifest_path,
+    read_manifest,
+    write_manifest,
+)
 from bench.errors import BenchError, DataError
 from bench.files import sha256_bytes
 from bench.metrics import log_loss, roc_auc
-from bench.records import (
+from bench.registry import RUNNERS
+from bench.store.records import (
     Prediction,
     RunRecord,
     environment,
@@ -27,16 +36,7 @@ from bench.records import (
     run_key,
     write_record,
 )
-from bench.registry import RUNNERS
-from bench.runner import Runner, with_settings
-from bench.splits import (
-    FewShotManifest,
-    fixed_subset,
-    make_fewshot,
-    manifest_path,
-    read_manifest,
-    write_manifest,
-)
+from bench.tasks.runner import Runner, with_settings
 
 log = logging.getLogger(__name__)
 _LOADED: dict[tuple[Path, Callable, str], tuple[Any, str]] = {}  # loaded by this process

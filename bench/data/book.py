@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from bench.cards import Card
-from bench.domain import Domain
+from bench.data.cards import Card
+from bench.data.domain import Domain
+from bench.data.schema import Interaction, Item, Sample, Split
+from bench.data.tallrec_format import NO, YES, instruction, parse_book_input
 from bench.errors import DataError
 from bench.files import sha256_bytes
-from bench.schema import Interaction, Item, Sample, Split
-from bench.tallrec_format import NO, YES, instruction, parse_book_input
 
 TEST_FILE = "tallrec/book/test.json"
 VALID_FILE = "tallrec/book/valid.json"

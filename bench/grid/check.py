@@ -17,11 +17,12 @@ from tabulate import tabulate
 
 from bench.errors import DataError
 from bench.files import atomic_write_text
-from bench.grid import cells_of, run_grid
+from bench.grid.cells import cells_of, next_item_cells
+from bench.grid.local import run_grid
+from bench.grid.profiles import load_profile
 from bench.nextitem_metrics import mean_reciprocal_rank
-from bench.nextitem_run import NextItemRecord, next_item_cells
-from bench.profiles import load_profile
-from bench.records import REPO, RunRecord, environment
+from bench.store.records import REPO, RunRecord, environment
+from bench.tasks.next_item import NextItemRecord
 
 REFERENCES = REPO / "reports" / "reference"
 TOLERANCE = 0.005

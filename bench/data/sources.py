@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bench import config
-from bench.cards import SourceFile
+from bench.data.cards import SourceFile
 from bench.errors import DataError
 from bench.files import atomic_write_bytes, git_blob_file, sha256_bytes, sha256_file
 

@@ -11,10 +11,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from bench.domain import Domain
+from bench.data.domain import Domain
+from bench.data.schema import SPLITS, Item, Sample
 from bench.errors import DataError
 from bench.files import atomic_write_text
-from bench.schema import SPLITS, Item, Sample
 
 YES, NO = "Yes.", "No."
 _PREFERENCE = "User Preference: "

@@ -8,11 +8,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.compare import DOMAIN_ORDER, row_key, row_label
 from bench.errors import UsageError
 from bench.files import atomic_write_bytes
-from bench.paper import PAPER_NAMES, SHOTS
-from bench.records import RunRecord
+from bench.report.compare import DOMAIN_ORDER, row_key, row_label
+from bench.report.paper import PAPER_NAMES, SHOTS
+from bench.store.records import RunRecord
 
 
 def plot_auc(records: Sequence[RunRecord], path: Path) -> str:

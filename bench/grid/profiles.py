@@ -16,12 +16,12 @@ from typing import Any
 
 import yaml
 
+from bench.data.splits import VALIDATION_MODES
 from bench.errors import UsageError
 from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS, RUNNERS
-from bench.runner import parse_runner_spec
-from bench.splits import VALIDATION_MODES
+from bench.tasks.runner import parse_runner_spec
 
-PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"  # the YAML files
 _KEYS = {"description", "runners", "domains", "shots", "seeds", "validation", "test_limit"}
 _KEYS |= {"settings", "task"}
 TASKS = {"like": (RUNNERS, DOMAINS), "next-item": (NEXT_ITEM_RUNNERS, NEXT_ITEM_DOMAINS)}

@@ -13,7 +13,7 @@ import yaml
 
 from bench.errors import DataError
 
-CARDS_DIR = Path(__file__).resolve().parent.parent / "datasets"
+CARDS_DIR = Path(__file__).resolve().parents[2] / "datasets"
 
 _PROSE_KEYS = {"title", "summary", "licence", "protocol", "sizes", "deviations", "notes"}
 _DATA_KEYS = {"name", "files", "outputs", "title_corrections", "split_seed", "valid_size"}

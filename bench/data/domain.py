@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bench.schema import SPLITS, Item, Sample, Split
+from bench.data.schema import SPLITS, Item, Sample, Split
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bench.errors import UsageError
-from bench.grid import GridSummary, Outcome, execute_cell
-from bench.run import Cell
+from bench.grid.local import GridSummary, Outcome, execute_cell
+from bench.tasks.like import Cell
 
 MINIMUM_RAY = (2, 40)
 

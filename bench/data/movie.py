@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.cards import Card
-from bench.domain import Domain
+from bench.data.cards import Card
+from bench.data.domain import Domain
+from bench.data.schema import Interaction, Item, Sample, Split
+from bench.data.tallrec_format import dumps, to_record
 from bench.errors import DataError
-from bench.schema import Interaction, Item, Sample, Split
-from bench.tallrec_format import dumps, to_record
 
 HISTORY_LENGTH = 10
 N_SAMPLES = 10_000

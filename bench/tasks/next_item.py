@@ -5,7 +5,7 @@ candidate's score (``rank``) and the generated answer (when the runner generates
 metric can be recomputed from it; its metrics are recomputed and checked when it is read.
 Records live in ``<results>/next-item/<runner>[@variant]/<domain>/seed<S>[-test<N>].json``
 and are reused when their run key matches; cells run through the like/dislike task's grid
-(``bench.grid``: per-cell lock and log, error files, local or Ray executor).
+(``bench.grid.local``: per-cell lock and log, error files, local or Ray executor).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from bench.data.nextitem import NextItemDomain, NextItemSample, load_next_item_domain
+from bench.data.splits import fixed_subset
 from bench.errors import BenchError, DataError
 from bench.files import atomic_write_text
-from bench.grid import runner_variants
-from bench.nextitem import NextItemDomain, NextItemSample, load_next_item_domain
 from bench.nextitem_metrics import (
     RULES,
     bootstrap_interval,
@@ -30,12 +30,10 @@ from bench.nextitem_metrics import (
     metrics_of,
     rank_choice,
 )
-from bench.profiles import Profile
-from bench.records import as_plain_dict, environment, invocation, record_text, run_key
 from bench.registry import NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS
-from bench.run import loaded_domain, runner_folder, variant_label
-from bench.runner import with_settings
-from bench.splits import fixed_subset
+from bench.store.records import as_plain_dict, environment, invocation, record_text, run_key
+from bench.tasks.like import loaded_domain, runner_folder, variant_label
+from bench.tasks.runner import with_settings
 
 log = logging.getLogger(__name__)
 TASK = "next-item"
@@ -158,32 +156,6 @@ class NextItemCell:
     def run(self, results_dir: Path, force: bool = False) -> tuple[NextItemRecord, bool]:
         """:func:`run_next_item_cell` on this cell (the grid's executors call this)."""
         return run_next_item_cell(self, results_dir, force)
-
-
-def next_item_cells(
-    profile: Profile | None,
-    runners: Sequence[str] | None = None,
-    domains: Sequence[str] | None = None,
-    seeds: Sequence[int] | None = None,
-    test_limit: int | None = None,
-    changes: dict[str, Any] | None = None,
-) -> list[NextItemCell]:
-    """The cells of a next-item ``profile`` (or of ``runners``), narrowed by the arguments.
-
-    Unknown runners, domains or settings fail here, before any cell runs.
-    """
-    domains = [
-        NEXT_ITEM_DOMAINS.check(d)
-        for d in domains or (profile.domains if profile else NEXT_ITEM_DOMAINS.names())
-    ]
-    if test_limit is None:
-        test_limit = profile.test_limit if profile else 0
-    return [
-        NextItemCell(runner, domain, seed, settings, test_limit, profile.name if profile else "")
-        for domain in domains
-        for seed in seeds or (profile.seeds if profile else [0])
-        for runner, settings in runner_variants(NEXT_ITEM_RUNNERS, profile, runners, changes)
-    ]
 
 
 def read_next_item_record(path: Path, domain: NextItemDomain) -> NextItemRecord:

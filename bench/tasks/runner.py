@@ -7,9 +7,9 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.domain import Domain
-from bench.schema import Sample
-from bench.splits import FewShotManifest
+from bench.data.domain import Domain
+from bench.data.schema import Sample
+from bench.data.splits import FewShotManifest
 
 
 class Runner(Protocol):

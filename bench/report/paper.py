@@ -5,7 +5,7 @@ Keys: runner name -> (domain, shots) -> value. Only for display beside measured 
 
 from __future__ import annotations
 
-from bench.splits import PAPER_SHOTS as SHOTS
+from bench.data.splits import PAPER_SHOTS as SHOTS
 
 
 def _row(movie: tuple[float, ...], book: tuple[float, ...]) -> dict[tuple[str, int], float]:

@@ -18,7 +18,7 @@ from bench.errors import DataError
 from bench.files import atomic_write_text, canonical_json, sha256_bytes
 from bench.metrics import roc_auc
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 _PACKAGES = ("numpy", "torch", "recbole", "scikit-learn", "transformers", "peft", "tallrec-bench")
 
 

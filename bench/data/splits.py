@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bench import config
-from bench.domain import Domain
+from bench.data.domain import Domain
+from bench.data.schema import Sample
 from bench.errors import DataError, UsageError
 from bench.files import atomic_write_text, canonical_json, sha256_bytes
-from bench.schema import Sample
 
 T = TypeVar("T")
 VALIDATION_MODES = ("full", "k-shot")

@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.errors import DataError
 from bench.files import atomic_write_bytes
 from bench.metrics import log_loss, roc_auc
-from bench.records import Prediction, RunRecord, run_key
+from bench.store.records import Prediction, RunRecord, run_key
 
 RUN_COLUMNS = (
     "runner",

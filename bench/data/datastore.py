@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import config
-from bench.cards import Card, load_card
-from bench.domain import Domain
+from bench.data.cards import Card, load_card
+from bench.data.domain import Domain
+from bench.data.schema import SPLITS, Item, Sample
+from bench.data.sources import optional_stamps, resolve_files, resolve_optional
 from bench.errors import DataError
 from bench.files import atomic_directory, canonical_json, sha256_bytes
 from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS
-from bench.schema import SPLITS, Item, Sample
-from bench.sources import optional_stamps, resolve_files, resolve_optional
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1

@@ -14,9 +14,9 @@ from typing import Any
 from tabulate import tabulate
 
 from bench.errors import DataError
-from bench.paper import PAPER_AUC, PAPER_NAMES, SHOTS
-from bench.records import RunRecord, read_record
-from bench.scores import model_of
+from bench.report.paper import PAPER_AUC, PAPER_NAMES, SHOTS
+from bench.store.records import RunRecord, read_record
+from bench.store.scores import model_of
 
 DOMAIN_ORDER = ("movie", "book")
 GRID_LOG = "grids.jsonl"  # one line per `bench run` invocation on a results folder
@@ -219,8 +219,8 @@ def cross_domain_table(records: list[RunRecord], fmt: str = "github", seeds: int
 
 def pool_notes(records: list[RunRecord]) -> list[str]:
     """Footnotes naming where the book runs' few-shot pool came from."""
-    from bench.cards import load_card
-    from bench.datastore import data_sha256
+    from bench.data.cards import load_card
+    from bench.data.datastore import data_sha256
 
     book = {r.data_sha256 for r in records if r.domain == "book"}
     if not book:

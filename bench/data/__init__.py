@@ -1,0 +1,1 @@
+"""Data: sources, cards, builders, the splitter and the built-domain cache."""

@@ -1,0 +1,1 @@
+"""Grid: cells from profiles, the local and Ray executors, locks, CI's check."""

@@ -1,0 +1,1 @@
+"""Report: tables, statistics, plots and the published numbers beside them."""

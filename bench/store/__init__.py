@@ -1,0 +1,1 @@
+"""Store: run records and score files, written atomically and verified on load."""

@@ -1,0 +1,1 @@
+"""Tasks: the runner protocols and each task's cells, run function and records."""
