@@ -1,3 +1,20 @@
 """tallrec-bench: a benchmark suite for LLM-based recommendation (TALLRec, LLaRA)."""
 
 __version__ = "0.6.0"
+
+from typing import Any
+
+
+def register_runner(name: str, runner: Any, task: str = "like") -> None:
+    """Add a runner class (or a ``module:Class`` string) under ``name`` for this process.
+
+    ``task`` is ``like`` or ``next-item``. For other processes (Ray workers) use a
+    ``module:Class`` name or an entry point instead.
+    """
+    from bench.errors import UsageError
+    from bench.registry import NEXT_ITEM_RUNNERS, RUNNERS
+
+    registries = {"like": RUNNERS, "next-item": NEXT_ITEM_RUNNERS}
+    if task not in registries:
+        raise UsageError(f"unknown task {task!r}: use like or next-item")
+    registries[task].register(name, runner)

@@ -8,35 +8,96 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.metadata
 from typing import Any
 
 from bench.errors import UsageError
 
 
 class Registry:
-    """A named set of lazily imported objects."""
+    """A named set of lazily imported objects, open to plugins.
 
-    def __init__(self, kind: str, entries: dict[str, str]) -> None:
+    Three ways in, all ending here: a ``module:attribute`` spec wherever a name is accepted
+    (imported from the current folder or ``PYTHONPATH``; the spec itself is the name, so
+    every process, Ray workers included, finds it again), the Python entry points of
+    ``group`` (installed packages), and :meth:`register` from Python. ``required`` names the
+    attributes an object must have (a runner protocol's methods): a class without them is
+    refused with one line naming what it lacks.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        entries: dict[str, str],
+        group: str | None = None,
+        required: tuple[str, ...] = (),
+        protocol: str = "",
+    ) -> None:
         self.kind = kind
-        self._entries = dict(entries)
+        self.group = group
+        self.required = required
+        self.protocol = protocol
+        self._entries: dict[str, Any] = dict(entries)  # name -> "module:attr" or the object
+        self._discovered = group is None
+
+    def _discover(self) -> None:
+        """Add the entry points of ``group`` once (built-in names win)."""
+        if self._discovered:
+            return
+        self._discovered = True
+        for point in importlib.metadata.entry_points(group=self.group):
+            self._entries.setdefault(point.name, point.value)
 
     def names(self) -> list[str]:
         """Registered names, sorted."""
+        self._discover()
         return sorted(self._entries)
 
+    def register(self, name: str, target: Any) -> None:
+        """Add ``name`` -> ``target`` (an object or a ``module:attribute`` string)."""
+        self._discover()
+        if name in self._entries and self._entries[name] is not target:
+            raise UsageError(f"{self.kind} {name!r} is already registered: choose another name")
+        self._entries[name] = target
+
     def check(self, name: str) -> str:
-        """Return ``name`` if registered, else raise a UsageError that suggests one."""
+        """Return ``name`` if registered (or an importable spec), else a UsageError with hints."""
+        self._discover()
         if name in self._entries:
+            return name
+        if ":" in name and self.group is not None:
+            self._import(name)
+            self._entries[name] = name
             return name
         close = difflib.get_close_matches(name, self._entries, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         available = ", ".join(self.names()) or "none"
-        raise UsageError(f"unknown {self.kind} {name!r}.{hint} Available: {available}")
+        spec = " (or give module:Class)" if self.group is not None else ""
+        raise UsageError(f"unknown {self.kind} {name!r}.{hint} Available: {available}{spec}")
+
+    def _import(self, spec: str) -> Any:
+        module_name, _, attribute = spec.partition(":")
+        try:
+            return getattr(importlib.import_module(module_name), attribute)
+        except ImportError as error:
+            raise UsageError(
+                f"{self.kind} {spec!r}: cannot import {module_name} ({error}): put it on "
+                "PYTHONPATH or in the current folder"
+            ) from None
+        except AttributeError:
+            raise UsageError(f"{self.kind} {spec!r}: {module_name} has no {attribute}") from None
 
     def load(self, name: str) -> Any:
-        """Import and return the object registered as ``name``."""
-        module_name, _, attribute = self._entries[self.check(name)].partition(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        """Import and return the object registered as ``name``, checked against ``required``."""
+        target = self._entries[self.check(name)]
+        found = self._import(target) if isinstance(target, str) else target
+        missing = [attribute for attribute in self.required if not hasattr(found, attribute)]
+        if missing:
+            raise UsageError(
+                f"{self.kind} {name!r} does not meet {self.protocol or 'its protocol'}: "
+                f"it lacks {', '.join(missing)}"
+            )
+        return found
 
 
 DOMAINS = Registry(
@@ -78,6 +139,9 @@ RUNNERS = Registry(
         "tallrec": "llm.tallrec:TallRec",
         "tallrec-cpu": "llm.tallrec:TallRecCPU",
     },
+    group="tallrec_bench.runners",
+    required=("name", "config", "fit", "score"),
+    protocol="the like/dislike runner protocol (bench.tasks.runner.Runner)",
 )
 # The six sequential baselines of the paper's Table 1, in its row order.
 PAPER_BASELINES = ("gru4rec", "caser", "sasrec", "dros", "gru-bert", "dros-bert")
@@ -96,4 +160,7 @@ NEXT_ITEM_RUNNERS = Registry(
         "llara": "llm.llara:LLaRA",
         "llara-cpu": "llm.llara:LLaRACPU",
     },
+    group="tallrec_bench.next_item_runners",
+    required=("name", "config", "fit", "rank"),
+    protocol="the next-item runner protocol (bench.tasks.runner.NextItemRunner)",
 )

@@ -79,10 +79,14 @@ def runner_variants(
     for spec in runners or (profile.runners if profile else ()):
         name, own = parse_runner_spec(spec)
         merged = (profile.runner_settings(spec) if profile else own) | (changes or {})
+        runner = registry.load(name)  # unknown names, imports and protocols fail here
         if merged:
-            with_settings(registry.load(name), **merged)
-        else:
-            registry.check(name)
+            if not hasattr(runner, "settings"):
+                raise UsageError(
+                    f"runner {name} has no settings to change ({', '.join(sorted(merged))}): "
+                    "drop --set or its profile settings"
+                )
+            with_settings(runner, **merged)
         out.append((name, tuple(sorted(merged.items()))))
     return out
 

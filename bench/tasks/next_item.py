@@ -191,7 +191,7 @@ def run_next_item_cell(
             "runner": cell.runner,
             "config": runner.config(),
             "data_sha256": data_sha256,
-            "code_version": runner_class.code_version,
+            "code_version": getattr(runner_class, "code_version", 1),
         }
         | ({"test_limit": cell.test_limit} if cell.test_limit else {})
         | ({"profile": cell.profile} if cell.profile else {})

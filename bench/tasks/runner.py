@@ -1,4 +1,15 @@
-"""The interface every runner implements, baselines and LLM runners alike."""
+"""The two runner protocols: like/dislike (``Runner``) and next-item (``NextItemRunner``).
+
+A runner is a class: ``Runner(seed=...)`` makes one run's instance. Shipped runners and a
+user's own (``module:Class`` on the command line, an entry point in the groups
+``tallrec_bench.runners`` / ``tallrec_bench.next_item_runners``, or
+``bench.register_runner``) meet the same protocol; the registry refuses a class that lacks
+one of the required methods. Optional, used when present: ``settings`` (a frozen dataclass
+whose fields ``--set KEY=VALUE`` changes), ``code_version`` (an int in the run key: raise it
+when the code changes results), ``use_domain(domain)`` (like: may test on another domain),
+``scoring_notes()`` (like: a dict kept in the record), ``generate(samples)`` (next-item: one
+free-text answer per sample).
+"""
 
 from __future__ import annotations
 
@@ -32,6 +43,28 @@ class Runner(Protocol):
 
     def score(self, samples: Sequence[Sample]) -> list[float]:
         """P(like) for each sample, in order."""
+        ...
+
+
+class NextItemRunner(Protocol):
+    """Fit on a next-item domain's train split, then score each test sample's candidates.
+
+    ``rank`` returns, per sample, one score per candidate in the sample's order (higher is
+    better); the top-scored one is the answer in ``rank`` mode.
+    """
+
+    name: str
+
+    def config(self) -> dict[str, Any]:
+        """Every setting that can change the result: part of the run key."""
+        ...
+
+    def fit(self, domain: Any, data_sha256: str, workdir: Path) -> dict[str, Any]:
+        """Train (or prepare); returns what the record keeps about training."""
+        ...
+
+    def rank(self, samples: Sequence[Any]) -> list[list[float]]:
+        """A score per candidate of each sample."""
         ...
 
 

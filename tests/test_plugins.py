@@ -1,0 +1,135 @@
+"""A user's own runners in the suite's grid, table and CI check: three ways in, one registry."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+LIKE = "recent_like_rate:RecentLikeRate"
+NEXT = "popular_next:PopularNext"
+
+
+def bench(*args: str, path: Path | str = EXAMPLES, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(path), str(REPO)]))
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "-q", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def table_row(text: str, label: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(label + " "))
+
+
+def test_module_class_runners_join_the_grid_and_the_table(env, tmp_path: Path) -> None:
+    results = tmp_path / "runs"
+    cell = ["--domain", "movie", "--shots", "16", "--seed", "0", "--results-dir", str(results)]
+    first = bench("run", "--runner", LIKE, "like-rate", *cell)
+    assert first.returncode == 0, first.stderr
+    assert bench("run", "--runner", LIKE, "--set", "window=3", *cell).returncode == 0
+    table = bench("compare", "--results-dir", str(results))
+    assert table.returncode == 0, table.stderr
+    assert table_row(table.stdout, LIKE).split()[1] == "73.15"  # real scores, recomputed
+    assert table_row(table.stdout, f"{LIKE} [window=3]").split()[2] == "71.50"
+    assert table_row(table.stdout, "like-rate").split()[1] == "72.60"
+
+    next_item = ["--domain", "lastfm", "--test-limit", "30", "--results-dir", str(results)]
+    refused = bench("run", "--task", "next-item", "--runner", NEXT, *next_item, "--set", "k=1")
+    assert refused.returncode == 2
+    assert "runner popular_next:PopularNext has no settings to change (k)" in refused.stderr
+    ranked = bench("run", "--task", "next-item", "--runner", NEXT, *next_item)
+    assert ranked.returncode == 0, ranked.stderr
+    shown = bench("compare", "--task", "next-item", "--results-dir", str(results))
+    assert shown.returncode == 0, shown.stderr
+    assert NEXT in shown.stdout
+
+
+def test_an_entry_point_adds_runners_to_every_process(env, tmp_path: Path) -> None:
+    plugin = tmp_path / "site"
+    info = plugin / "my_plugin-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        f"[tallrec_bench.runners]\nrecent-like-rate = {LIKE}\n\n"
+        f"[tallrec_bench.next_item_runners]\npopular-next = {NEXT}\n"
+    )
+    path = os.pathsep.join([str(plugin), str(EXAMPLES)])
+    listed = bench("list", path=path)
+    assert "recent-like-rate" in listed.stdout and "popular-next" in listed.stdout
+    results = tmp_path / "runs"
+    run = bench(
+        "run",
+        "--runner",
+        "recent-like-rate",
+        "--domain",
+        "book",
+        "--shots",
+        "16",
+        "--results-dir",
+        str(results),
+        path=path,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (results / "recent-like-rate" / "book" / "k16-seed0-valid-full.json").is_file()
+    typo = bench("run", "--runner", "recent-like-rat", "--domain", "book", path=path)
+    assert typo.returncode == 2
+    assert "Did you mean 'recent-like-rate'?" in typo.stderr
+
+
+def test_register_runner_from_python(env, tmp_path: Path, monkeypatch) -> None:
+    import bench
+    from bench.registry import RUNNERS
+    from bench.store.records import read_record
+    from bench.tasks.like import Cell, run_cell
+
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    monkeypatch.setattr(RUNNERS, "_entries", dict(RUNNERS._entries))  # this test's only
+    from recent_like_rate import RecentLikeRate
+
+    bench.register_runner("mine", RecentLikeRate)
+    record, computed = run_cell(Cell("mine", "movie", 16, 0), tmp_path)
+    assert computed and round(100 * record.auc, 2) == 73.15
+    assert read_record(Cell("mine", "movie", 16, 0).record_path(tmp_path)).auc == record.auc
+    with pytest.raises(bench.errors.UsageError, match="already registered"):
+        bench.register_runner("mine", object)
+
+
+def test_a_class_that_misses_its_protocol_gets_one_line(env, tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text(
+        "class NoScore:\n    name = 'no-score'\n    def config(self): return {}\n"
+        "    def fit(self, *a): return {}\n"
+    )
+    result = bench(
+        "run", "--runner", "broken:NoScore", "--domain", "movie", "--shots", "16", path=tmp_path
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: runner 'broken:NoScore' does not meet the like/dislike runner protocol "
+        "(bench.tasks.runner.Runner): it lacks score"
+    )
+    missing = bench("run", "--runner", "nowhere:Thing", "--domain", "movie", path=tmp_path)
+    assert missing.returncode == 2 and "cannot import nowhere" in missing.stderr
+
+
+def test_bench_check_guards_a_profile_with_a_plugin(env, tmp_path: Path) -> None:
+    profile = tmp_path / "mine.yaml"
+    profile.write_text(
+        "description: a user's runner beside a shipped one\n"
+        f"runners: ['{LIKE}', like-rate]\ndomains: [movie]\nshots: [16]\nseeds: [0]\n"
+        "validation: full\ntest_limit: 100\n"
+    )
+    reference = tmp_path / "mine.json"
+    made = bench("check", "--profile", str(profile), "--reference", str(reference), "--update")
+    assert made.returncode == 0, made.stderr
+    checked = bench("check", "--profile", str(profile), "--reference", str(reference))
+    assert checked.returncode == 0, checked.stderr
+    assert "mine check passed: 2 figures" in checked.stdout
