@@ -18,3 +18,17 @@ def register_runner(name: str, runner: Any, task: str = "like") -> None:
     if task not in registries:
         raise UsageError(f"unknown task {task!r}: use like or next-item")
     registries[task].register(name, runner)
+
+
+def evaluate(*args: Any, **kwargs: Any) -> Any:
+    """Run a grid and return its results as a DataFrame: see :func:`bench.api.evaluate`."""
+    from bench.api import evaluate as run
+
+    return run(*args, **kwargs)
+
+
+def compare(*args: Any, **kwargs: Any) -> Any:
+    """A comparison table as a DataFrame and as text: see :func:`bench.api.compare`."""
+    from bench.api import compare as table
+
+    return table(*args, **kwargs)

@@ -20,6 +20,7 @@ LAYERS = {
     "bench.grid": 4,
     "bench.report": 4,
     "bench.cli": 5,
+    "bench.api": 5,
     "bench.__main__": 5,
     "bench": 5,
 }

@@ -60,6 +60,7 @@ class GridSummary:
     reused: list[Cell | NextItemCell] = field(default_factory=list)
     failed: list[tuple[Cell | NextItemCell, str]] = field(default_factory=list)
     records: list[RunRecord | NextItemRecord] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)  # every cell's, in finishing order
     run_seconds: float = 0.0  # fit + test scoring of the computed cells (their records)
     overhead_seconds: float = 0.0  # everything else spent on computed cells: key, lock, record
 
@@ -70,6 +71,7 @@ class GridSummary:
 
     def add(self, outcome: Outcome) -> None:
         """Count one cell's outcome."""
+        self.outcomes.append(outcome)
         if outcome.error is not None:
             self.failed.append((outcome.cell, outcome.error))
             return

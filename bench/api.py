@@ -1,0 +1,149 @@
+"""The Python API: run a grid and get its results, or a comparison table, as DataFrames.
+
+    import bench
+    results = bench.evaluate(runners=["like-rate", "logreg"], domains=["movie"], shots=[16])
+    table = bench.compare(results_dir="runs")
+    print(table.text)
+
+Both go through the same grid, store and comparator as ``python -m bench run`` and
+``compare``: the same cells, run keys, records, resume and tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.errors import UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TASKS = ("like", "next-item")
+
+
+def _cells(task, profile, runners, domains, shots, seeds, validation, test_limit, settings):
+    from bench.grid.cells import cells_of, next_item_cells
+    from bench.grid.profiles import load_profile
+
+    loaded = load_profile(profile) if isinstance(profile, str) else profile
+    task = task or (loaded.task if loaded else "like")
+    if task not in TASKS:
+        raise UsageError(f"unknown task {task!r}: use one of {', '.join(TASKS)}")
+    if loaded is None and not runners:
+        raise UsageError("give runners=[...] or profile=NAME")
+    if task == "next-item":
+        if shots or validation:
+            raise UsageError("the next-item task has no shots or validation")
+        return next_item_cells(loaded, runners, domains, seeds, test_limit, settings)
+    return cells_of(
+        loaded, runners, domains, shots, seeds, validation, test_limit, changes=settings
+    )
+
+
+def _row(cell: Any, outcome: Any, results_dir: Path) -> dict[str, Any]:
+    record = outcome.record
+    row = {
+        "task": cell.task,
+        "runner": cell.runner,
+        "variant": cell.variant,
+        "domain": cell.domain,
+        "shots": getattr(cell, "n_shots", None),
+        "seed": cell.seed,
+        "test_limit": cell.test_limit,
+        "status": "failed" if outcome.error else ("computed" if outcome.computed else "reused"),
+        "error": outcome.error,
+        "path": str(cell.record_path(results_dir)),
+    }
+    if record is None:
+        return row
+    if cell.task == "like":
+        return row | {"auc": record.auc, "log_loss": record.log_loss, "run_key": record.run_key}
+    metrics = {
+        f"{mode}/{name}": value
+        for mode, values in record.metrics.items()
+        for name, value in values.items()
+        if isinstance(value, int | float)
+    }
+    return row | metrics | {"run_key": record.run_key}
+
+
+def evaluate(
+    runners: Sequence[str] | None = None,
+    domains: Sequence[str] | None = None,
+    shots: Sequence[int] | None = None,
+    seeds: Sequence[int] | None = None,
+    task: str | None = None,
+    profile: str | None = None,
+    results_dir: str | Path = "runs",
+    settings: dict[str, Any] | None = None,
+    validation: str | None = None,
+    test_limit: int | None = None,
+    force: bool = False,
+    quiet: bool = True,
+) -> pd.DataFrame:
+    """Run the grid (resuming: cells with an intact record are reused) and return its results.
+
+    Arguments narrow a ``profile`` (a shipped name or a YAML path) as the CLI's flags do;
+    without a profile, ``runners`` is required and the rest default to the paper's grid.
+    ``settings`` changes runner settings (as ``--set``). Returns one row per cell: task,
+    runner, variant, domain, shots, seed, test_limit, status (computed, reused, failed),
+    error, the record's path and run key, and its metrics (``auc``, ``log_loss`` for the
+    like/dislike task; ``<mode>/<metric>`` such as ``rank/hit_ratio`` for next-item).
+    """
+    import pandas as pd
+
+    from bench.grid.local import run_grid
+
+    cells = _cells(task, profile, runners, domains, shots, seeds, validation, test_limit, settings)
+    if not cells:
+        raise UsageError("no cells to run: give at least one runner, domain and seed")
+    folder = Path(results_dir)
+    summary = run_grid(cells, folder, force=force, quiet=quiet)
+    by_cell = {outcome.cell: outcome for outcome in summary.outcomes}
+    return pd.DataFrame([_row(cell, by_cell[cell], folder) for cell in cells])
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A comparison table: ``frame`` (one row per table row, one column per cell), ``text``."""
+
+    frame: pd.DataFrame
+    text: str
+
+
+def compare(
+    results_dir: str | Path = "runs",
+    task: str = "like",
+    with_paper: bool = False,
+    fmt: str = "simple",
+) -> Comparison:
+    """The table ``python -m bench compare`` prints, as text and as a DataFrame of its cells.
+
+    ``fmt`` is a tabulate format (``simple``, ``github``, ``latex``...).
+    """
+    import pandas as pd
+
+    folder = Path(results_dir)
+    if task == "next-item":
+        from bench.report.nextitem_compare import collect_next_item, next_item_table
+
+        records, _ = collect_next_item(folder)
+        make = lambda style: next_item_table(records, style).split("\n\n")[0]  # noqa: E731
+    elif task == "like":
+        from bench.report.compare import auc_table, collect
+
+        records, _ = collect(folder)
+        make = lambda style: auc_table(records, with_paper, style)  # noqa: E731
+    else:
+        raise UsageError(f"unknown task {task!r}: use one of {', '.join(TASKS)}")
+    if not records:
+        raise UsageError(f"no {task} records in {folder}: run bench.evaluate(...) first")
+    lines = make("tsv").splitlines()
+    header, body = lines[0].split("\t"), [line.split("\t") for line in lines[1:]]
+    rows = [[cell.strip() for cell in row] for row in body]
+    rows = [row for row in rows if any(row[1:])]  # not the "(not in the paper)" divider
+    frame = pd.DataFrame(rows, columns=[name.strip() for name in header])
+    return Comparison(frame=frame, text=make(fmt))
