@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import cards
+from bench.data import cards
 from bench.data.book import read_records
 from bench.data.datastore import build_domain, domain_dir, load_domain, read_verified
 from bench.errors import DataError

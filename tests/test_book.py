@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import cards
+from bench.data import cards
 from bench.data.book import (
     RECONSTRUCTED_POOL,
     RELEASED_POOL,

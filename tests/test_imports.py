@@ -51,10 +51,11 @@ def imports(path: Path) -> set[str]:
     for node in ast.walk(tree):
         if id(node) in skipped:
             continue
-        if isinstance(node, ast.ImportFrom) and node.module == "bench":  # from bench import x
-            found |= {f"bench.{alias.name}" for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bench."):
-            found.add(node.module)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "bench":
+            for alias in node.names:  # ``from bench.cli import run`` imports bench.cli.run
+                folder = BENCH.parent.joinpath(*node.module.split("."))
+                is_module = (folder / f"{alias.name}.py").exists()
+                found.add(f"{node.module}.{alias.name}" if is_module else node.module)
         elif isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("bench")}
     return found

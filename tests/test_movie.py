@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import cards
+from bench.data import cards
 from bench.data.cards import load_card
 from bench.data.datastore import build_domain, load_domain, read_verified
 from bench.data.movie import ITEM_FILE, TRAIN_FILE, read_items

@@ -1,0 +1,76 @@
+"""python -m bench: build data, draw few-shot manifests, run runners, compare tables.
+
+One module per subcommand: ``data`` (data build, export-tallrec, split), ``run``,
+``compare``, ``check``, ``listing`` (list).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+
+from bench.errors import BenchError
+from bench.store.records import COMMAND_VARIABLE
+
+EPILOG = """examples:
+  python -m bench data build --domain all
+  python -m bench data export-tallrec --domain movie --out exported/
+  python -m bench split --domain all --shots 16 64 256 --seeds 0 1 2 3 4
+  python -m bench run --runner sasrec --domain movie --shots 64 --seed 0
+  python -m bench run --runner tallrec-cpu --domain movie --shots 16 --seed 0
+  python -m bench run --runner tallrec --model /models/llama-7b --set load_in_8bit=true
+  python -m bench run --runner icl-api --set endpoint=https://api.openai.com/v1
+  python -m bench compare --with-paper --format markdown
+  python -m bench run --task next-item --runner sasrec icl llara-cpu --domain lastfm
+  python -m bench run --all --task next-item --executor ray
+  python -m bench compare --task next-item
+  python -m bench list
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m bench``."""
+    from bench.cli import check, compare, data, listing, run
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__.splitlines()[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or logs")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for subcommand in (data, run, compare, check, listing):
+        subcommand.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; a BenchError becomes one line on stderr and exit status 2."""
+    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    caller = os.environ.get(COMMAND_VARIABLE)
+    os.environ[COMMAND_VARIABLE] = shlex.join(["python", "-m", "bench", *words])  # records
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("recbole", "sentence_transformers", "httpx", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.handler(args)
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:  # an in-process caller (tests, the API) keeps its own command
+        if caller is None:
+            os.environ.pop(COMMAND_VARIABLE, None)
+        else:
+            os.environ[COMMAND_VARIABLE] = caller

@@ -1,0 +1,164 @@
+"""`bench run`: a grid of cells, local or on Ray; one summary line in grids.jsonl."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.data.splits import (
+    VALIDATION_MODES,
+)
+from bench.errors import UsageError
+from bench.files import atomic_write_text
+from bench.registry import RUNNERS
+from bench.report.compare import (
+    GRID_LOG,
+)
+from bench.store.records import environment, invocation
+from bench.tasks.like import Cell
+
+if TYPE_CHECKING:
+    from bench.tasks.next_item import NextItemCell
+
+
+TASKS = ("like", "next-item")
+
+
+def grid_cells(args: argparse.Namespace) -> tuple[list[Cell] | list[NextItemCell], str]:
+    """The cells ``bench run`` was asked for, and the profile they come from ('' for none).
+
+    The task is ``--task``, else the profile's; ``--all`` without ``--profile`` takes the
+    task's default profile (quick, or next-item-cpu).
+    """
+    from bench.grid.cells import cells_of, next_item_cells
+    from bench.grid.profiles import load_profile
+    from bench.tasks.runner import parse_setting
+
+    default_profile = "next-item-cpu" if args.task == "next-item" else "quick"
+    wanted = args.profile or (default_profile if args.all else None)
+    profile = load_profile(wanted) if wanted else None
+    task = args.task or (profile.task if profile else "like")
+    if profile is not None and profile.task != task:
+        raise UsageError(f"profile {profile.name} is a {profile.task} profile, not {task}")
+    if profile is None and not args.runner:
+        raise UsageError("give --runner NAME... or --all [--profile NAME|FILE.yaml]")
+    changes = dict(parse_setting(text) for text in args.set)
+    if args.model:
+        changes["model"] = args.model
+    name = profile.name if profile else ""
+    if task == "next-item":
+        if args.shots or args.validation or args.test_domain:
+            raise UsageError(
+                "--task next-item has no --shots, --validation or --test-domain: "
+                "they belong to the like/dislike task"
+            )
+        return next_item_cells(
+            profile, args.runner, args.domain, args.seed, args.test_limit, changes
+        ), name
+    cells = cells_of(
+        profile,
+        runners=args.runner,
+        domains=args.domain,
+        shots=args.shots,
+        seeds=args.seed,
+        validation=args.validation,
+        test_limit=args.test_limit,
+        test_domain=args.test_domain or "",
+        changes=changes,
+    )
+    return cells, name
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a grid of cells (like/dislike or next-item), locally or on Ray; one summary line."""
+    from bench.grid.local import run_grid
+
+    cells, profile = grid_cells(args)
+    if not cells:
+        raise UsageError("no cells to run: give at least one runner, domain and seed")
+    results_dir = args.results_dir or (Path("runs") / profile if profile else Path("runs"))
+    started = time.perf_counter()
+    if args.executor == "ray":
+        from bench.grid.ray_executor import run_grid_ray
+
+        summary = run_grid_ray(
+            cells, results_dir, args.force, args.fail_fast, args.quiet, args.address
+        )
+    else:
+        summary = run_grid(cells, results_dir, args.force, args.fail_fast, args.quiet)
+    wall_s = time.perf_counter() - started
+    line = {
+        "command": invocation(),
+        "task": cells[0].task,
+        "profile": profile,
+        "cells": len(cells),
+        "computed": len(summary.computed),
+        "failed": len(summary.failed),
+        "wall_s": round(wall_s, 1),
+        "cells_run_s": round(summary.run_seconds, 1),
+        "grid_overhead_s": round(summary.overhead_seconds, 2),
+        "environment": environment(),
+    }
+    log_path = results_dir / GRID_LOG
+    previous = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
+    atomic_write_text(log_path, previous + json.dumps(line, sort_keys=True) + "\n")
+    print(
+        f"{len(cells)} cells: {len(summary.computed)} computed, {len(summary.reused)} reused, "
+        f"{len(summary.failed)} failed in {wall_s:.1f} s; records in {results_dir}"
+    )
+    if summary.computed:
+        print(
+            f"grid overhead {summary.overhead_seconds:.2f} s = "
+            f"{100 * summary.overhead_fraction:.2f}% of the computed cells' fit + scoring time"
+        )
+    for cell, message in summary.failed:
+        print(f"failed: {cell.record_path(results_dir)}: {message}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def add_parser(commands: Any) -> None:
+    """Add this subcommand to ``python -m bench``'s parser."""
+    run = commands.add_parser("run", help="run runners x domains x shots x seeds")
+    run.add_argument("--all", action="store_true", help="the whole grid of --profile")
+    run.add_argument(
+        "--task", choices=TASKS, help="like (TALLRec, the default) or next-item (LLaRA)"
+    )
+    run.add_argument(
+        "--profile",
+        help="paper, quick (default with --all), ci, next-item-cpu (default with --all "
+        "--task next-item), next-item-paper, or a .yaml",
+    )
+    run.add_argument("--runner", "--runners", nargs="+", help=", ".join(RUNNERS.names()))
+    run.add_argument("--domain", "--domains", nargs="+", help="default: movie book")
+    run.add_argument("--shots", nargs="+", type=int, help="default: 16 64 256")
+    run.add_argument("--seed", "--seeds", nargs="+", type=int, help="default: 0 1 2 3 4")
+    run.add_argument("--validation", choices=VALIDATION_MODES, help="default: full")
+    run.add_argument(
+        "--results-dir", type=Path, help="default: runs/<profile>/ with a profile, else runs/"
+    )
+    run.add_argument("--force", action="store_true", help="recompute cells that have a record")
+    run.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
+    run.add_argument("--executor", choices=("local", "ray"), default="local", help="default: local")
+    run.add_argument("--address", help="ray executor: cluster address (default: a local Ray)")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a runner setting (repeatable), e.g. --set dtype=bfloat16 --set demos=8",
+    )
+    run.add_argument(
+        "--model", help="LLM runners: Hugging Face id, local folder or .gguf (= --set model=...)"
+    )
+    run.add_argument("--test-domain", help="LLM runners: test on another domain (cross-domain)")
+    run.add_argument(
+        "--test-limit",
+        type=int,
+        metavar="N",
+        help="score a fixed subset of N test samples (smoke runs; marked in tables)",
+    )
+    run.set_defaults(handler=cmd_run)
