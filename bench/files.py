@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import os
 import shutil
@@ -39,6 +40,16 @@ def git_blob_file(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def shipped_folder(name: str, checkout: Path) -> Path:
+    """A data folder of the package: ``bench/<name>`` in an installed wheel, else ``checkout``.
+
+    The dataset cards and CI references live at the top of a checkout (``datasets/``,
+    ``reports/reference/``) and are packed into the wheel under ``bench/`` (pyproject).
+    """
+    inside = Path(str(importlib.resources.files("bench"))) / name
+    return inside if inside.is_dir() else checkout
 
 
 def canonical_json(value: Any) -> str:

@@ -13,7 +13,8 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from bench.errors import BenchError
+from bench import __version__, config
+from bench.errors import BenchError, UsageError
 from bench.store.records import COMMAND_VARIABLE
 
 EPILOG = """examples:
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or logs")
+    parser.add_argument("--version", action="version", version=f"tallrec-bench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     for subcommand in (data, run, compare, check, listing):
         subcommand.add_parser(commands)
@@ -62,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("recbole", "sentence_transformers", "httpx", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
+        if clash := config.foreign_llm():
+            raise UsageError(clash)
         return args.handler(args)
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)

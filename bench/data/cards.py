@@ -12,8 +12,9 @@ from typing import Any
 import yaml
 
 from bench.errors import DataError
+from bench.files import shipped_folder
 
-CARDS_DIR = Path(__file__).resolve().parents[2] / "datasets"
+CARDS_DIR = shipped_folder("datasets", Path(__file__).resolve().parents[2] / "datasets")
 
 _PROSE_KEYS = {"title", "summary", "licence", "protocol", "sizes", "deviations", "notes"}
 _DATA_KEYS = {"name", "files", "outputs", "title_corrections", "split_seed", "valid_size"}

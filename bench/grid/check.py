@@ -16,7 +16,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from bench.errors import DataError
-from bench.files import atomic_write_text
+from bench.files import atomic_write_text, shipped_folder
 from bench.grid.cells import cells_of, next_item_cells
 from bench.grid.local import run_grid
 from bench.grid.profiles import load_profile
@@ -24,7 +24,7 @@ from bench.nextitem_metrics import mean_reciprocal_rank
 from bench.store.records import REPO, RunRecord, environment
 from bench.tasks.next_item import NextItemRecord
 
-REFERENCES = REPO / "reports" / "reference"
+REFERENCES = shipped_folder("reference", REPO / "reports" / "reference")
 TOLERANCE = 0.005
 
 
