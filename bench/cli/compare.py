@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.data.datastore import load_domain
 from bench.errors import UsageError
 from bench.files import atomic_write_text
 from bench.report.compare import (
@@ -24,7 +25,7 @@ from bench.report.compare import (
 from bench.report.paper import PAPER_AUC, rerun_note
 from bench.store.records import invocation
 from bench.store.scores import read_scores, write_scores
-from bench.tasks.like import loaded_domain
+from bench.tasks.base import loaded_domain
 
 if TYPE_CHECKING:
     pass
@@ -108,7 +109,7 @@ def _stats(records: list, fmt: str) -> str:
     from bench.report.stats import comparison_notes, comparison_table, llm_comparisons
 
     def users_of(name: str) -> dict[str, str]:
-        domain, _ = loaded_domain(name)
+        domain, _ = loaded_domain(name, load_domain)
         return {s.sample_id: s.user_id for s in domain.samples("test")}
 
     groups, skipped = llm_comparisons(records, users_of)

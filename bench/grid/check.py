@@ -20,9 +20,9 @@ from bench.files import atomic_write_text, shipped_folder
 from bench.grid.cells import cells_of, next_item_cells
 from bench.grid.local import run_grid
 from bench.grid.profiles import load_profile
-from bench.nextitem_metrics import mean_reciprocal_rank
 from bench.store.records import REPO, RunRecord, environment
-from bench.tasks.next_item import NextItemRecord
+from bench.tasks.like import LIKE
+from bench.tasks.next_item import NEXT_ITEM
 
 REFERENCES = shipped_folder("reference", REPO / "reports" / "reference")
 TOLERANCE = 0.005
@@ -33,26 +33,9 @@ def reference_path(profile_name: str) -> Path:
     return REFERENCES / f"{Path(profile_name).stem}.json"
 
 
-def cell_id(record: RunRecord) -> str:
-    """Stable name of a record's cell in the reference file."""
-    return f"{record.runner}/{record.domain}/k{record.n_shots}/seed{record.seed}"
-
-
 def auc_by_cell(records: list[RunRecord]) -> dict[str, float]:
-    """{cell id: AUC} of ``records``."""
-    return {cell_id(record): record.auc for record in records}
-
-
-def next_item_figures(records: list[NextItemRecord]) -> dict[str, float]:
-    """{cell id/figure: value}: HitRatio@1 and MRR over the 20 candidates, ``rank`` mode."""
-    out = {}
-    for record in records:
-        key = f"{record.runner_label}/{record.domain}/seed{record.seed}"
-        out[f"{key}/hit_ratio"] = record.metrics["rank"]["hit_ratio"]
-        out[f"{key}/mrr"] = mean_reciprocal_rank(
-            [p.scores for p in record.predictions], [p.target_index for p in record.predictions]
-        )
-    return out
+    """{cell id: AUC} of like/dislike ``records`` (see ``LikeTask.figures``)."""
+    return LIKE.figures(records)
 
 
 @dataclass(frozen=True)
@@ -69,12 +52,11 @@ def measure(
 ) -> tuple[dict[str, float], list[str]]:
     """Run the profile's grid into ``results_dir``: ({cell id: figure}, [failed cell lines])."""
     profile = load_profile(profile_name)
-    next_item = profile.task == "next-item"
-    cells = next_item_cells(profile) if next_item else cells_of(profile)
+    cells = next_item_cells(profile) if profile.task == NEXT_ITEM.name else cells_of(profile)
     summary = run_grid(cells, results_dir, quiet=quiet)
     failed = [f"{cell.record_path(results_dir)}: {message}" for cell, message in summary.failed]
-    figures = next_item_figures if next_item else auc_by_cell
-    return figures(summary.records), failed
+    task = NEXT_ITEM if profile.task == NEXT_ITEM.name else LIKE
+    return task.figures(summary.records), failed
 
 
 def read_reference(path: Path) -> dict:

@@ -1,18 +1,18 @@
-"""Run one cell (runner x domain x shots x seed): fit, score the test split, write a record."""
+"""The like/dislike task (TALLRec): a cell is runner x domain x shots x seed.
+
+Its runner fits on a few-shot manifest's samples and scores the test split with P(like);
+the record keeps every test sample's score, and its AUC is recomputed when it is read.
+"""
 
 from __future__ import annotations
 
-import logging
-import re
 import resource
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-from bench.config import cache_dir
 from bench.data.datastore import load_domain
 from bench.data.domain import Domain
 from bench.data.splits import (
@@ -23,44 +23,14 @@ from bench.data.splits import (
     read_manifest,
     write_manifest,
 )
-from bench.errors import BenchError, DataError
-from bench.files import sha256_bytes
+from bench.errors import BenchError
 from bench.metrics import log_loss, roc_auc
-from bench.registry import RUNNERS
-from bench.store.records import (
-    Prediction,
-    RunRecord,
-    environment,
-    invocation,
-    read_record,
-    run_key,
-    write_record,
-)
-from bench.tasks.runner import Runner, with_settings
+from bench.registry import DOMAINS, RUNNERS
+from bench.store.records import Prediction, RunRecord, invocation, read_record
+from bench.tasks import base
+from bench.tasks.base import loaded_domain, runner_folder, variant_label
 
-log = logging.getLogger(__name__)
-_LOADED: dict[tuple[Path, Callable, str], tuple[Any, str]] = {}  # loaded by this process
-D = TypeVar("D")
-
-
-def loaded_domain(name: str, loader: Callable[[str], tuple[D, str]] = load_domain) -> tuple[D, str]:
-    """``loader(name)`` once per process and cache: a grid reads a domain once, not per cell."""
-    key = (cache_dir(), loader, name)
-    if key not in _LOADED:
-        _LOADED[key] = loader(name)
-    return _LOADED[key]
-
-
-def variant_label(settings: tuple[tuple[str, Any], ...]) -> str:
-    """A readable, file-name-safe label of changed runner settings ('' for none)."""
-    text = ",".join(f"{key}={value}" for key, value in settings)
-    text = re.sub(r"[^A-Za-z0-9._=,-]+", "_", text)
-    return text if len(text) <= 80 else f"{text[:60]}~{sha256_bytes(text.encode())[:12]}"
-
-
-def runner_folder(runner: str, variant: str) -> str:
-    """A record's runner folder: ``runner``, or ``runner@variant`` for changed settings."""
-    return f"{runner}@{variant}" if variant else runner
+__all__ = ["LIKE", "Cell", "loaded_domain", "manifest_for", "run_cell"]
 
 
 @dataclass(frozen=True)
@@ -116,89 +86,112 @@ def manifest_for(domain: Domain, data_sha256: str, cell: Cell) -> FewShotManifes
     return manifest
 
 
-def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRecord, bool]:
-    """Run ``cell`` unless an intact record with the same run key exists.
+class LikeTask:
+    """The like/dislike task's part of :func:`bench.tasks.base.run_cell`."""
 
-    Returns the record and whether it was computed now.
-    """
-    provenance = environment()  # cached: taken before the first cell runs
-    runner_class = RUNNERS.load(cell.runner)
-    if cell.settings:
-        runner_class = with_settings(runner_class, **dict(cell.settings))
-    domain, data_sha256 = loaded_domain(cell.domain)
-    manifest = manifest_for(domain, data_sha256, cell)
-    runner: Runner = runner_class(seed=cell.seed)
-    key = run_key(
-        {
-            "runner": cell.runner,
-            "config": runner.config(),
-            "manifest_sha256": manifest.sha256,
-            "code_version": getattr(runner_class, "code_version", 1),
-        }
-        | ({"test_domain": cell.test_domain} if cell.cross_domain else {})
-        | ({"test_limit": cell.test_limit} if cell.test_limit else {})
-        | ({"profile": cell.profile} if cell.profile else {})
-    )
-    path = cell.record_path(results_dir)
-    if path.exists() and not force:
-        try:
-            existing = read_record(path)
-            if existing.run_key == key:
-                return existing, False
-            log.info("%s: configuration changed, rerunning", path)
-        except DataError as error:
-            log.warning("%s; recomputing", error)
-    workdir = path.with_suffix(".work")
-    started = time.perf_counter()
-    training = runner.fit(domain, manifest, workdir)
-    fitted = time.perf_counter()
-    test_domain = domain
-    if cell.cross_domain:
-        if not hasattr(runner, "use_domain"):
-            raise BenchError(
-                f"runner {cell.runner} cannot test on another domain (it knows only "
-                f"{cell.domain}'s item ids): drop --test-domain or use an LLM runner"
-            )
-        test_domain, _ = loaded_domain(cell.test_domain)
-        runner.use_domain(test_domain)
-    test = fixed_subset(test_domain.samples("test"), cell.test_limit, seed=0)
-    scores = [float(score) for score in runner.score(test)]
-    if hasattr(runner, "scoring_notes"):
-        training = training | {"scoring": runner.scoring_notes()}
-    torch = sys.modules.get("torch")  # imported by the runner, if it uses torch
-    if torch is not None and torch.cuda.is_available():
-        training = training | {"peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20)}
-    scored = time.perf_counter()
-    if len(scores) != len(test) or not all(0.0 <= score <= 1.0 for score in scores):
-        raise BenchError(
-            f"runner {cell.runner} returned {len(scores)} scores for {len(test)} samples, "
-            "or scores outside [0, 1]: a bug in the runner"
+    name = "like"
+    domains = DOMAINS
+    runners = RUNNERS
+
+    load_domain = staticmethod(load_domain)  # the built domain and its data hash
+
+    def prepare(self, cell: Cell, domain: Domain, data_sha256: str) -> FewShotManifest:
+        """The cell's few-shot manifest."""
+        return manifest_for(domain, data_sha256, cell)
+
+    def key_parts(
+        self, cell: Cell, runner: Any, manifest: FewShotManifest, data_sha256: str
+    ) -> dict[str, Any]:
+        """Runner, config, manifest, code version; test domain, subset, profile when set."""
+        return (
+            {
+                "runner": cell.runner,
+                "config": runner.config(),
+                "manifest_sha256": manifest.sha256,
+                "code_version": runner.code_version,
+            }
+            | ({"test_domain": cell.test_domain} if cell.cross_domain else {})
+            | ({"test_limit": cell.test_limit} if cell.test_limit else {})
+            | ({"profile": cell.profile} if cell.profile else {})
         )
-    labels = [sample.label for sample in test]
-    record = RunRecord(
-        run_key=key,
-        runner=cell.runner,
-        domain=cell.domain,
-        n_shots=cell.n_shots,
-        seed=cell.seed,
-        validation=cell.validation,
-        manifest_sha256=manifest.sha256,
-        data_sha256=data_sha256,
-        config=runner.config(),
-        training=training,
-        auc=roc_auc(labels, scores),
-        log_loss=log_loss(labels, scores),
-        wall_s={"fit": round(fitted - started, 3), "score": round(scored - fitted, 3)},
-        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        environment=provenance,
-        predictions=tuple(
-            Prediction(s.sample_id, s.label, score) for s, score in zip(test, scores, strict=True)
-        ),
-        test_domain=test_domain.name,
-        variant=cell.variant,
-        test_limit=cell.test_limit,
-        profile=cell.profile,
-        command=invocation(),
-    )
-    write_record(record, path)
-    return record, True
+
+    def answer(
+        self,
+        cell: Cell,
+        runner: Any,
+        domain: Domain,
+        manifest: FewShotManifest,
+        context: dict[str, Any],
+    ) -> RunRecord:
+        """Fit on the manifest, score the (subset of the) test split, check the scores."""
+        started = time.perf_counter()
+        training = runner.fit(domain, manifest, context["workdir"])
+        fitted = time.perf_counter()
+        test_domain = domain
+        if cell.cross_domain:
+            test_domain, _ = loaded_domain(cell.test_domain, load_domain)
+            runner.use_domain(test_domain)
+        test = fixed_subset(test_domain.samples("test"), cell.test_limit, seed=0)
+        scores = [float(score) for score in runner.score(test)]
+        notes = runner.scoring_notes()
+        if notes is not None:
+            training = training | {"scoring": notes}
+        torch = sys.modules.get("torch")  # imported by the runner, if it uses torch
+        if torch is not None and torch.cuda.is_available():
+            training = training | {"peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20)}
+        scored = time.perf_counter()
+        if len(scores) != len(test) or not all(0.0 <= score <= 1.0 for score in scores):
+            raise BenchError(
+                f"runner {cell.runner} returned {len(scores)} scores for {len(test)} samples, "
+                "or scores outside [0, 1]: a bug in the runner"
+            )
+        labels = [sample.label for sample in test]
+        return RunRecord(
+            run_key=context["key"],
+            runner=cell.runner,
+            domain=cell.domain,
+            n_shots=cell.n_shots,
+            seed=cell.seed,
+            validation=cell.validation,
+            manifest_sha256=manifest.sha256,
+            data_sha256=context["data_sha256"],
+            config=runner.config(),
+            training=training,
+            auc=roc_auc(labels, scores),
+            log_loss=log_loss(labels, scores),
+            wall_s={"fit": round(fitted - started, 3), "score": round(scored - fitted, 3)},
+            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            environment=context["environment"],
+            predictions=tuple(
+                Prediction(s.sample_id, s.label, score)
+                for s, score in zip(test, scores, strict=True)
+            ),
+            test_domain=test_domain.name,
+            variant=cell.variant,
+            test_limit=cell.test_limit,
+            profile=cell.profile,
+            command=invocation(),
+        )
+
+    def figures(self, records: list[RunRecord]) -> dict[str, float]:
+        """CI's figures: {runner label/domain/k<shots>/seed<seed>: AUC}."""
+        return {
+            f"{runner_folder(r.runner, r.variant)}/{r.domain}/k{r.n_shots}/seed{r.seed}": r.auc
+            for r in records
+        }
+
+    def read(self, path: Path, domain: Domain) -> RunRecord:
+        """A record, its AUC recomputed from its scores."""
+        return read_record(path)
+
+    def from_json(self, data: dict[str, Any]) -> RunRecord:
+        """A record from its JSON."""
+        return RunRecord.from_json(data)
+
+
+LIKE = LikeTask()
+
+
+def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRecord, bool]:
+    """Run ``cell`` unless an intact record with the same run key exists (see ``base``)."""
+    return base.run_cell(LIKE, cell, results_dir, force)

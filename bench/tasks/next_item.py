@@ -22,18 +22,18 @@ from typing import Any, ClassVar
 from bench.data.nextitem import NextItemDomain, NextItemSample, load_next_item_domain
 from bench.data.splits import fixed_subset
 from bench.errors import BenchError, DataError
-from bench.files import atomic_write_text
 from bench.nextitem_metrics import (
     RULES,
     bootstrap_interval,
     choice_of,
+    mean_reciprocal_rank,
     metrics_of,
     rank_choice,
 )
 from bench.registry import NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS
-from bench.store.records import as_plain_dict, environment, invocation, record_text, run_key
-from bench.tasks.like import loaded_domain, runner_folder, variant_label
-from bench.tasks.runner import with_settings
+from bench.store.records import as_plain_dict, invocation
+from bench.tasks import base
+from bench.tasks.base import runner_folder, variant_label
 
 log = logging.getLogger(__name__)
 TASK = "next-item"
@@ -174,76 +174,107 @@ def read_next_item_record(path: Path, domain: NextItemDomain) -> NextItemRecord:
     return record
 
 
+class NextItemTask:
+    """The next-item task's part of :func:`bench.tasks.base.run_cell`."""
+
+    name = TASK
+    domains = NEXT_ITEM_DOMAINS
+    runners = NEXT_ITEM_RUNNERS
+    load_domain = staticmethod(load_next_item_domain)  # the built domain and its data hash
+
+    def prepare(self, cell: NextItemCell, domain: NextItemDomain, data_sha256: str) -> None:
+        """Nothing beyond the domain: a next-item runner trains on the whole train split."""
+        return None
+
+    def key_parts(
+        self, cell: NextItemCell, runner: Any, inputs: None, data_sha256: str
+    ) -> dict[str, Any]:
+        """Task, runner, config, data, code version; test subset and profile when set."""
+        return (
+            {
+                "task": TASK,
+                "runner": cell.runner,
+                "config": runner.config(),
+                "data_sha256": data_sha256,
+                "code_version": runner.code_version,
+            }
+            | ({"test_limit": cell.test_limit} if cell.test_limit else {})
+            | ({"profile": cell.profile} if cell.profile else {})
+        )
+
+    def answer(
+        self,
+        cell: NextItemCell,
+        runner: Any,
+        domain: NextItemDomain,
+        inputs: None,
+        context: dict[str, Any],
+    ) -> NextItemRecord:
+        """Fit, rank every test sample's candidates, generate answers when the runner does."""
+        started = time.perf_counter()
+        training = runner.fit(domain, context["data_sha256"], context["workdir"])
+        fitted = time.perf_counter()
+        test = fixed_subset(domain.samples("test"), cell.test_limit, seed=0)
+        scores = runner.rank(test)
+        ranked = time.perf_counter()
+        answers = runner.generate(test)
+        answers = [""] * len(test) if answers is None else answers
+        generated = time.perf_counter()
+        if len(scores) != len(test) or any(
+            len(row) != len(s.candidates) for row, s in zip(scores, test, strict=True)
+        ):
+            raise BenchError(f"runner {cell.runner} returned the wrong number of scores: a bug")
+        predictions = tuple(
+            NextItemPrediction(s.sample_id, s.target_index, tuple(map(float, row)), answer)
+            for s, row, answer in zip(test, scores, answers, strict=True)
+        )
+        return NextItemRecord(
+            run_key=context["key"],
+            task=TASK,
+            runner=cell.runner,
+            domain=cell.domain,
+            seed=cell.seed,
+            data_sha256=context["data_sha256"],
+            config=runner.config(),
+            training=training,
+            metrics=evaluate(predictions, test, domain.titles),
+            wall_s={
+                "fit": round(fitted - started, 3),
+                "rank": round(ranked - fitted, 3),
+                "generate": round(generated - ranked, 3),
+            },
+            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            environment=context["environment"],
+            predictions=predictions,
+            variant=cell.variant,
+            test_limit=cell.test_limit,
+            profile=cell.profile,
+            command=invocation(),
+        )
+
+    def figures(self, records: list[NextItemRecord]) -> dict[str, float]:
+        """CI's figures: HitRatio@1 and MRR over the 20 candidates in ``rank`` mode."""
+        out = {}
+        for record in records:
+            key = f"{record.runner_label}/{record.domain}/seed{record.seed}"
+            out[f"{key}/hit_ratio"] = record.metrics["rank"]["hit_ratio"]
+            out[f"{key}/mrr"] = mean_reciprocal_rank(
+                [p.scores for p in record.predictions], [p.target_index for p in record.predictions]
+            )
+        return out
+
+    read = staticmethod(read_next_item_record)  # a record, its metrics recomputed
+
+    def from_json(self, data: dict[str, Any]) -> NextItemRecord:
+        """A record from its JSON."""
+        return NextItemRecord.from_json(data)
+
+
+NEXT_ITEM = NextItemTask()
+
+
 def run_next_item_cell(
     cell: NextItemCell, results_dir: Path, force: bool = False
 ) -> tuple[NextItemRecord, bool]:
-    """Run ``cell`` unless an intact record with the same run key exists."""
-    provenance = environment()
-    NEXT_ITEM_DOMAINS.check(cell.domain)
-    runner_class = NEXT_ITEM_RUNNERS.load(cell.runner)
-    if cell.settings:
-        runner_class = with_settings(runner_class, **dict(cell.settings))
-    domain, data_sha256 = loaded_domain(cell.domain, load_next_item_domain)
-    runner = runner_class(seed=cell.seed)
-    key = run_key(
-        {
-            "task": TASK,
-            "runner": cell.runner,
-            "config": runner.config(),
-            "data_sha256": data_sha256,
-            "code_version": getattr(runner_class, "code_version", 1),
-        }
-        | ({"test_limit": cell.test_limit} if cell.test_limit else {})
-        | ({"profile": cell.profile} if cell.profile else {})
-    )
-    path = cell.record_path(results_dir)
-    if path.exists() and not force:
-        try:
-            existing = read_next_item_record(path, domain)
-            if existing.run_key == key:
-                return existing, False
-            log.info("%s: configuration changed, rerunning", path)
-        except DataError as error:
-            log.warning("%s; recomputing", error)
-    started = time.perf_counter()
-    training = runner.fit(domain, data_sha256, path.with_suffix(".work"))
-    fitted = time.perf_counter()
-    test = fixed_subset(domain.samples("test"), cell.test_limit, seed=0)
-    scores = runner.rank(test)
-    ranked = time.perf_counter()
-    answers = runner.generate(test) if hasattr(runner, "generate") else [""] * len(test)
-    generated = time.perf_counter()
-    if len(scores) != len(test) or any(
-        len(row) != len(s.candidates) for row, s in zip(scores, test, strict=True)
-    ):
-        raise BenchError(f"runner {cell.runner} returned the wrong number of scores: a bug")
-    predictions = tuple(
-        NextItemPrediction(s.sample_id, s.target_index, tuple(map(float, row)), answer)
-        for s, row, answer in zip(test, scores, answers, strict=True)
-    )
-    record = NextItemRecord(
-        run_key=key,
-        task=TASK,
-        runner=cell.runner,
-        domain=cell.domain,
-        seed=cell.seed,
-        data_sha256=data_sha256,
-        config=runner.config(),
-        training=training,
-        metrics=evaluate(predictions, test, domain.titles),
-        wall_s={
-            "fit": round(fitted - started, 3),
-            "rank": round(ranked - fitted, 3),
-            "generate": round(generated - ranked, 3),
-        },
-        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        environment=provenance,
-        predictions=predictions,
-        variant=cell.variant,
-        test_limit=cell.test_limit,
-        profile=cell.profile,
-        command=invocation(),
-    )
-    text = record_text(record.to_json())
-    atomic_write_text(path, text)
-    return NextItemRecord.from_json(json.loads(text)), True  # as a later read gives it
+    """Run ``cell`` unless an intact record with the same run key exists (see ``base``)."""
+    return base.run_cell(NEXT_ITEM, cell, results_dir, force)

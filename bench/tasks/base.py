@@ -1,0 +1,167 @@
+"""One task model: what each task provides, and the one run skeleton every cell goes through.
+
+A task (``bench.tasks.like.LIKE``, ``bench.tasks.next_item.NEXT_ITEM``) says how its domains
+load, what else a cell reads (the like task's few-shot manifest), what goes into a run key,
+how its runner answers the test samples and becomes a record, and how a record is read back
+and verified. :func:`run_cell` does the steps they share, once: provenance, the runner class
+with its settings and optional methods, the cached domain, the run key, reuse of an intact
+record with that key, the task's answer, and an atomic write.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from bench.config import cache_dir
+from bench.errors import BenchError, DataError
+from bench.files import atomic_write_text, sha256_bytes
+from bench.registry import Registry
+from bench.store.records import environment, record_text, run_key
+from bench.tasks.runner import with_settings
+
+log = logging.getLogger(__name__)
+_LOADED: dict[tuple[Path, Callable, str], tuple[Any, str]] = {}  # loaded by this process
+D = TypeVar("D")
+
+
+def loaded_domain(name: str, loader: Callable[[str], tuple[D, str]]) -> tuple[D, str]:
+    """``loader(name)`` once per process and cache: a grid reads a domain once, not per cell."""
+    key = (cache_dir(), loader, name)
+    if key not in _LOADED:
+        _LOADED[key] = loader(name)
+    return _LOADED[key]
+
+
+def variant_label(settings: tuple[tuple[str, Any], ...]) -> str:
+    """A readable, file-name-safe label of changed runner settings ('' for none)."""
+    import re
+
+    text = ",".join(f"{key}={value}" for key, value in settings)
+    text = re.sub(r"[^A-Za-z0-9._=,-]+", "_", text)
+    return text if len(text) <= 80 else f"{text[:60]}~{sha256_bytes(text.encode())[:12]}"
+
+
+def runner_folder(runner: str, variant: str) -> str:
+    """A record's runner folder and label: ``runner``, or ``runner@variant``."""
+    return f"{runner}@{variant}" if variant else runner
+
+
+class OptionalRunnerMethods:
+    """The optional part of both runner protocols, with the behaviour of a runner without it.
+
+    :func:`runner_class` puts it under every runner class, so the run code calls these
+    methods instead of looking for them.
+    """
+
+    name: str
+    code_version: int = 1  # part of the run key: raise it when the code changes results
+
+    def use_domain(self, domain: Any) -> None:
+        """Like/dislike: score another domain's test split (cross-domain runs)."""
+        raise BenchError(
+            f"runner {self.name} cannot test on another domain (it knows only its own item "
+            "ids): drop --test-domain or use an LLM runner"
+        )
+
+    def scoring_notes(self) -> dict[str, Any] | None:
+        """Like/dislike: what the record should keep about scoring (None: nothing)."""
+        return None
+
+    def generate(self, samples: Any) -> list[str] | None:
+        """Next-item: one free-text answer per sample (None: the runner only ranks)."""
+        return None
+
+
+def runner_class(registry: Registry, name: str, settings: tuple[tuple[str, Any], ...]) -> type:
+    """The registered class with its optional methods' defaults and changed ``settings``."""
+    found = registry.load(name)
+    complete = type(found.__name__, (found, OptionalRunnerMethods), {})
+    return with_settings(complete, **dict(settings)) if settings else complete
+
+
+class Cell(Protocol):
+    """What the skeleton needs of a cell (``tasks.like.Cell``, ``tasks.next_item.NextItemCell``)."""
+
+    runner: str
+    domain: str
+    seed: int
+    settings: tuple[tuple[str, Any], ...]
+
+    def record_path(self, results_dir: Path) -> Path:
+        """Where the cell's record lives."""
+        ...
+
+
+class Task(Protocol):
+    """What a task provides to :func:`run_cell`, the grid, the store and the comparator."""
+
+    name: str  # a profile's ``task:``, ``--task``
+    domains: Registry
+    runners: Registry
+
+    def load_domain(self, name: str) -> tuple[Any, str]:
+        """The built domain and its data hash."""
+        ...
+
+    def prepare(self, cell: Any, domain: Any, data_sha256: str) -> Any:
+        """What else the cell reads (a few-shot manifest), or None."""
+        ...
+
+    def key_parts(self, cell: Any, runner: Any, inputs: Any, data_sha256: str) -> dict:
+        """What can change the result, hashed into the run key."""
+        ...
+
+    def answer(
+        self, cell: Any, runner: Any, domain: Any, inputs: Any, context: dict[str, Any]
+    ) -> Any:
+        """Fit, answer the test samples, check them; the record (``context``: key, paths)."""
+        ...
+
+    def read(self, path: Path, domain: Any) -> Any:
+        """A record from disk, its metrics recomputed: DataError when damaged."""
+        ...
+
+    def figures(self, records: list) -> dict[str, float]:
+        """The figures ``bench check`` guards, keyed by runner label (variant included)."""
+        ...
+
+    def from_json(self, data: dict[str, Any]) -> Any:
+        """A record from its JSON."""
+        ...
+
+
+def run_cell(task: Task, cell: Cell, results_dir: Path, force: bool = False) -> tuple[Any, bool]:
+    """Run ``cell`` unless an intact record with the same run key exists.
+
+    Returns the record (as a later read gives it) and whether it was computed now.
+    """
+    provenance = environment()  # cached: taken before the first cell runs
+    task.domains.check(cell.domain)
+    runner_type = runner_class(task.runners, cell.runner, cell.settings)
+    domain, data_sha256 = loaded_domain(cell.domain, task.load_domain)
+    inputs = task.prepare(cell, domain, data_sha256)
+    runner = runner_type(seed=cell.seed)
+    key = run_key(task.key_parts(cell, runner, inputs, data_sha256))
+    path = cell.record_path(results_dir)
+    if path.exists() and not force:
+        try:
+            existing = task.read(path, domain)
+            if existing.run_key == key:
+                return existing, False
+            log.info("%s: configuration changed, rerunning", path)
+        except DataError as error:
+            log.warning("%s; recomputing", error)
+    context = {
+        "key": key,
+        "data_sha256": data_sha256,
+        "environment": provenance,
+        "workdir": path.with_suffix(".work"),
+    }
+    record = task.answer(cell, runner, domain, inputs, context)
+    text = record_text(record.to_json())
+    atomic_write_text(path, text)
+    return task.from_json(json.loads(text)), True
