@@ -12,7 +12,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from bench.errors import DataError
 from bench.files import atomic_write_text, canonical_json, sha256_bytes
@@ -31,31 +31,68 @@ class Prediction:
     score: float
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """Everything needed to trust, recompute and compare one run."""
+def runner_folder(runner: str, variant: str) -> str:
+    """A record's runner folder and label: ``runner``, or ``runner@variant``."""
+    return f"{runner}@{variant}" if variant else runner
 
+
+@dataclass(frozen=True, kw_only=True)
+class RecordBase:
+    """What every task's run record holds: identity, provenance, timings, predictions.
+
+    A task's record adds its own fields (its metrics) and prediction type; the JSON of a
+    record is its fields, sorted, with one line per prediction (:func:`record_text`).
+    """
+
+    prediction: ClassVar[type]  # the task's per-sample prediction dataclass
     run_key: str
     runner: str
     domain: str
-    n_shots: int
     seed: int
-    validation: str
-    manifest_sha256: str
     data_sha256: str
     config: dict[str, Any]
     training: dict[str, Any]
-    auc: float
-    log_loss: float
     wall_s: dict[str, float]
     peak_rss_mb: float
     environment: dict[str, Any]
-    predictions: tuple[Prediction, ...]
-    test_domain: str = ""  # the test split's domain ('' in records older than this field)
+    predictions: tuple[Any, ...]
     variant: str = ""  # the runner settings changed from its defaults, as a label
     test_limit: int = 0  # a fixed subset of the test split was scored (0: all of it)
     profile: str = ""  # the profile whose grid made this run ('' for a cell given by hand)
     command: str = ""  # the command line or script that made it ('' in records before 0.6.0)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict; predictions as a list of dicts."""
+        return as_plain_dict(self)
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> Self:
+        """Inverse of :meth:`to_json`."""
+        predictions = tuple(cls.prediction(**p) for p in record["predictions"])
+        return cls(**record | {"predictions": predictions})
+
+    @property
+    def runner_label(self) -> str:
+        """``runner`` or ``runner@variant``, as the record's folder is named."""
+        return runner_folder(self.runner, self.variant)
+
+    @property
+    def run_seconds(self) -> float:
+        """The runner's own time: every timed step (fit, scoring or ranking, generation)."""
+        return sum(self.wall_s.values())
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRecord(RecordBase):
+    """A like/dislike run: its AUC, recomputed from the scores whenever it is read."""
+
+    prediction: ClassVar[type] = Prediction
+    n_shots: int
+    validation: str
+    manifest_sha256: str
+    auc: float
+    log_loss: float
+    test_domain: str = ""  # the test split's domain ('' in records older than this field)
 
     @property
     def standard(self) -> bool:
@@ -67,25 +104,10 @@ class RunRecord:
         """The domain whose test split was scored."""
         return self.test_domain or self.domain
 
-    def to_json(self) -> dict[str, Any]:
-        """Plain dict; predictions as a list of dicts."""
-        return as_plain_dict(self)
-
-    @classmethod
-    def from_json(cls, record: dict[str, Any]) -> RunRecord:
-        """Inverse of :meth:`to_json`."""
-        predictions = tuple(Prediction(**p) for p in record["predictions"])
-        return cls(**record | {"predictions": predictions})
-
     @property
     def headline(self) -> str:
         """The record's main figure, for progress lines."""
         return f"AUC {self.auc:.4f}"
-
-    @property
-    def run_seconds(self) -> float:
-        """The runner's own time: fit and test scoring."""
-        return self.wall_s["fit"] + self.wall_s["score"]
 
     def recomputed_auc(self) -> float:
         """AUC from the stored per-sample scores (equals ``auc`` for an intact record)."""

@@ -45,11 +45,6 @@ def variant_label(settings: tuple[tuple[str, Any], ...]) -> str:
     return text if len(text) <= 80 else f"{text[:60]}~{sha256_bytes(text.encode())[:12]}"
 
 
-def runner_folder(runner: str, variant: str) -> str:
-    """A record's runner folder and label: ``runner``, or ``runner@variant``."""
-    return f"{runner}@{variant}" if variant else runner
-
-
 class OptionalRunnerMethods:
     """The optional part of both runner protocols, with the behaviour of a runner without it.
 

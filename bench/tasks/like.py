@@ -26,9 +26,9 @@ from bench.data.splits import (
 from bench.errors import BenchError
 from bench.metrics import log_loss, roc_auc
 from bench.registry import DOMAINS, RUNNERS
-from bench.store.records import Prediction, RunRecord, invocation, read_record
+from bench.store.records import Prediction, RunRecord, invocation, read_record, runner_folder
 from bench.tasks import base
-from bench.tasks.base import loaded_domain, runner_folder, variant_label
+from bench.tasks.base import loaded_domain, variant_label
 
 __all__ = ["LIKE", "Cell", "loaded_domain", "manifest_for", "run_cell"]
 
@@ -175,10 +175,7 @@ class LikeTask:
 
     def figures(self, records: list[RunRecord]) -> dict[str, float]:
         """CI's figures: {runner label/domain/k<shots>/seed<seed>: AUC}."""
-        return {
-            f"{runner_folder(r.runner, r.variant)}/{r.domain}/k{r.n_shots}/seed{r.seed}": r.auc
-            for r in records
-        }
+        return {f"{r.runner_label}/{r.domain}/k{r.n_shots}/seed{r.seed}": r.auc for r in records}
 
     def read(self, path: Path, domain: Domain) -> RunRecord:
         """A record, its AUC recomputed from its scores."""

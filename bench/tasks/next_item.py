@@ -31,9 +31,9 @@ from bench.nextitem_metrics import (
     rank_choice,
 )
 from bench.registry import NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS
-from bench.store.records import as_plain_dict, invocation
+from bench.store.records import RecordBase, invocation, runner_folder
 from bench.tasks import base
-from bench.tasks.base import runner_folder, variant_label
+from bench.tasks.base import variant_label
 
 log = logging.getLogger(__name__)
 TASK = "next-item"
@@ -48,55 +48,22 @@ class NextItemPrediction:
     scores: tuple[float, ...]
     answer: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", tuple(self.scores))  # a JSON list when read
 
-@dataclass(frozen=True)
-class NextItemRecord:
-    """Everything needed to trust, recompute and compare one next-item run."""
 
-    run_key: str
+@dataclass(frozen=True, kw_only=True)
+class NextItemRecord(RecordBase):
+    """A next-item run: its metrics per mode, recomputed from the predictions when read."""
+
+    prediction: ClassVar[type] = NextItemPrediction
     task: str
-    runner: str
-    domain: str
-    seed: int
-    data_sha256: str
-    config: dict[str, Any]
-    training: dict[str, Any]
     metrics: dict[str, dict[str, Any]]
-    wall_s: dict[str, float]
-    peak_rss_mb: float
-    environment: dict[str, Any]
-    predictions: tuple[NextItemPrediction, ...]
-    variant: str = ""
-    test_limit: int = 0
-    profile: str = ""
-    command: str = ""  # the command line or script that made it ('' in records before 0.6.0)
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain dict."""
-        return as_plain_dict(self)
-
-    @property
-    def runner_label(self) -> str:
-        """``runner`` or ``runner@variant``, as the record's folder is named."""
-        return runner_folder(self.runner, self.variant)
 
     @property
     def headline(self) -> str:
         """The record's main figure, for progress lines."""
         return f"HR@1 {self.metrics['rank']['hit_ratio']:.4f} (rank)"
-
-    @property
-    def run_seconds(self) -> float:
-        """The runner's own time: fit, ranking and generation."""
-        return self.wall_s["fit"] + self.wall_s["rank"] + self.wall_s["generate"]
-
-    @classmethod
-    def from_json(cls, record: dict[str, Any]) -> NextItemRecord:
-        """Inverse of :meth:`to_json`."""
-        predictions = tuple(
-            NextItemPrediction(**p | {"scores": tuple(p["scores"])}) for p in record["predictions"]
-        )
-        return cls(**record | {"predictions": predictions})
 
 
 def evaluate(
