@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -20,7 +21,7 @@ from bench.config import cache_dir
 from bench.errors import BenchError, DataError
 from bench.files import atomic_write_text, sha256_bytes
 from bench.registry import Registry
-from bench.store.records import environment, record_text, run_key
+from bench.store.records import environment, invocation, record_text, run_key
 from bench.tasks.runner import with_settings
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,24 @@ class Task(Protocol):
     def from_json(self, data: dict[str, Any]) -> Any:
         """A record from its JSON."""
         ...
+
+
+def record_fields(cell: Any, runner: Any, context: dict[str, Any]) -> dict[str, Any]:
+    """The fields every task's record takes from its cell, runner and run (``RecordBase``)."""
+    return {
+        "run_key": context["key"],
+        "runner": cell.runner,
+        "domain": cell.domain,
+        "seed": cell.seed,
+        "data_sha256": context["data_sha256"],
+        "config": runner.config(),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "environment": context["environment"],
+        "variant": cell.variant,
+        "test_limit": cell.test_limit,
+        "profile": cell.profile,
+        "command": invocation(),
+    }
 
 
 def run_cell(task: Task, cell: Cell, results_dir: Path, force: bool = False) -> tuple[Any, bool]:

@@ -6,7 +6,6 @@ the record keeps every test sample's score, and its AUC is recomputed when it is
 
 from __future__ import annotations
 
-import resource
 import sys
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from bench.data.splits import (
 from bench.errors import BenchError
 from bench.metrics import log_loss, roc_auc
 from bench.registry import DOMAINS, RUNNERS
-from bench.store.records import Prediction, RunRecord, invocation, read_record, runner_folder
+from bench.store.records import Prediction, RunRecord, read_record, runner_folder
 from bench.tasks import base
 from bench.tasks.base import loaded_domain, variant_label
 
@@ -147,30 +146,19 @@ class LikeTask:
             )
         labels = [sample.label for sample in test]
         return RunRecord(
-            run_key=context["key"],
-            runner=cell.runner,
-            domain=cell.domain,
+            **base.record_fields(cell, runner, context),
             n_shots=cell.n_shots,
-            seed=cell.seed,
             validation=cell.validation,
             manifest_sha256=manifest.sha256,
-            data_sha256=context["data_sha256"],
-            config=runner.config(),
             training=training,
             auc=roc_auc(labels, scores),
             log_loss=log_loss(labels, scores),
             wall_s={"fit": round(fitted - started, 3), "score": round(scored - fitted, 3)},
-            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            environment=context["environment"],
             predictions=tuple(
                 Prediction(s.sample_id, s.label, score)
                 for s, score in zip(test, scores, strict=True)
             ),
             test_domain=test_domain.name,
-            variant=cell.variant,
-            test_limit=cell.test_limit,
-            profile=cell.profile,
-            command=invocation(),
         )
 
     def figures(self, records: list[RunRecord]) -> dict[str, float]:

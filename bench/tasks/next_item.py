@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import resource
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -31,7 +30,7 @@ from bench.nextitem_metrics import (
     rank_choice,
 )
 from bench.registry import NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS
-from bench.store.records import RecordBase, invocation, runner_folder
+from bench.store.records import RecordBase, runner_folder
 from bench.tasks import base
 from bench.tasks.base import variant_label
 
@@ -196,13 +195,8 @@ class NextItemTask:
             for s, row, answer in zip(test, scores, answers, strict=True)
         )
         return NextItemRecord(
-            run_key=context["key"],
+            **base.record_fields(cell, runner, context),
             task=TASK,
-            runner=cell.runner,
-            domain=cell.domain,
-            seed=cell.seed,
-            data_sha256=context["data_sha256"],
-            config=runner.config(),
             training=training,
             metrics=evaluate(predictions, test, domain.titles),
             wall_s={
@@ -210,13 +204,7 @@ class NextItemTask:
                 "rank": round(ranked - fitted, 3),
                 "generate": round(generated - ranked, 3),
             },
-            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            environment=context["environment"],
             predictions=predictions,
-            variant=cell.variant,
-            test_limit=cell.test_limit,
-            profile=cell.profile,
-            command=invocation(),
         )
 
     def figures(self, records: list[NextItemRecord]) -> dict[str, float]:
