@@ -133,3 +133,22 @@ def test_bench_check_guards_a_profile_with_a_plugin(env, tmp_path: Path) -> None
     checked = bench("check", "--profile", str(profile), "--reference", str(reference))
     assert checked.returncode == 0, checked.stderr
     assert "mine check passed: 2 figures" in checked.stdout
+
+
+def test_a_failed_next_item_cell_is_shown_as_failed(env, tmp_path: Path) -> None:
+    (tmp_path / "broken_next.py").write_text(
+        "class Broken:\n    name = 'broken'\n    def __init__(self, seed): pass\n"
+        "    def config(self): return {}\n"
+        "    def fit(self, *a): raise RuntimeError('no GPU here')\n"
+        "    def rank(self, samples): return []\n"
+    )
+    path = os.pathsep.join([str(tmp_path), str(EXAMPLES)])
+    results = tmp_path / "runs"
+    args = ["run", "--task", "next-item", "--domain", "lastfm", "--test-limit", "10"]
+    args += ["--results-dir", str(results), "--runner", NEXT, "broken_next:Broken"]
+    ran = bench(*args, path=path)
+    assert ran.returncode == 1 and "no GPU here" in ran.stderr
+    shown = bench("compare", "--task", "next-item", "--results-dir", str(results), path=path)
+    assert shown.returncode == 0, shown.stderr
+    broken = table_row(shown.stdout, "broken_next:Broken (test 10)")
+    assert broken.split()[-4:] == ["failed"] * 4

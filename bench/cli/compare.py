@@ -48,6 +48,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.task == "next-item":
         from bench.report.nextitem_compare import (
             collect_next_item,
+            failed_next_item_cells,
             next_item_provenance,
             next_item_table,
         )
@@ -61,7 +62,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 "`python -m bench run --task next-item` first"
             )
         return _emit(
-            next_item_table(records, fmt), args, records, results_dir, next_item_provenance
+            next_item_table(records, fmt, failed_next_item_cells(results_dir)),
+            args,
+            records,
+            results_dir,
+            next_item_provenance,
         )
     if args.scores:
         found = [(f"{path}", r) for path in args.scores for r in read_scores(path)]

@@ -9,6 +9,7 @@ title rule, and HitRatio@1 in ``rank`` mode (the top-scored candidate; ValidRati
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from pathlib import Path
@@ -20,6 +21,8 @@ from bench.data.nextitem import load_next_item_domain
 from bench.errors import DataError
 from bench.registry import NEXT_ITEM_DOMAINS
 from bench.report.compare import command_lines, environment_lines, grid_lines
+from bench.store.records import runner_folder
+from bench.tasks.base import variant_label
 from bench.tasks.next_item import TASK, NextItemRecord, read_next_item_record
 
 log = logging.getLogger(__name__)
@@ -87,16 +90,46 @@ def _cell(values: list[float], ci: list[float] | None = None) -> str:
     return text
 
 
-def next_item_table(records: list[NextItemRecord], fmt: str = "simple") -> str:
-    """The comparison table (``fmt``: a tabulate format)."""
-    domains = [d for d in DOMAIN_LABELS if any(r.domain == d for r in records)]
+def _row_label(runner_label: str, test_limit: int) -> str:
+    return runner_label + (f" (test {test_limit})" if test_limit else "")
+
+
+def failed_next_item_cells(results_dir: Path) -> frozenset[tuple[str, str, str]]:
+    """(runner, row label, domain) of every next-item cell that left an error file."""
+    cells = set()
+    for path in (results_dir / TASK).rglob("*.error.json"):
+        try:
+            cell = json.loads(path.read_text(encoding="utf-8"))["cell"]
+            settings = tuple(tuple(pair) for pair in cell.get("settings", ()))
+            label = runner_folder(cell["runner"], variant_label(settings))
+            cells.add(
+                (cell["runner"], _row_label(label, int(cell.get("test_limit", 0))), cell["domain"])
+            )
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+    return frozenset(cells)
+
+
+def next_item_table(
+    records: list[NextItemRecord],
+    fmt: str = "simple",
+    failed: frozenset[tuple[str, str, str]] = frozenset(),
+) -> str:
+    """The comparison table (``fmt``: a tabulate format); ``failed`` cells say so."""
+    domains = [
+        d
+        for d in DOMAIN_LABELS
+        if any(r.domain == d for r in records) or any(f[2] == d for f in failed)
+    ]
     groups: dict[tuple[str, str], dict[str, list[NextItemRecord]]] = defaultdict(
         lambda: defaultdict(list)
     )
     for record in records:
-        label = record.runner_label
-        label += f" (test {record.test_limit})" if record.test_limit else ""
-        groups[(record.runner, label)][record.domain].append(record)
+        groups[(record.runner, _row_label(record.runner_label, record.test_limit))][
+            record.domain
+        ].append(record)
+    for runner, label, _ in failed:
+        groups[(runner, label)]  # a row even when every cell of it failed
     order = {name: i for i, name in enumerate(RUNNER_ORDER)}
     headers = ["runner"]
     for domain in domains:
@@ -112,6 +145,7 @@ def next_item_table(records: list[NextItemRecord], fmt: str = "simple") -> str:
         row = [label]
         for domain in domains:
             cell = groups[(runner, label)].get(domain, [])
+            missing = "failed" if (runner, label, domain) in failed else "not run"
             generated = [r for r in cell if "generate-llara" in r.metrics]
             if generated:
                 row += [
@@ -120,10 +154,10 @@ def next_item_table(records: list[NextItemRecord], fmt: str = "simple") -> str:
                     _cell([r.metrics["generate-exact"]["hit_ratio"] for r in generated]),
                 ]
             else:
-                row += ["—", "—", "—"] if cell else ["not run"] * 3
+                row += ["—", "—", "—"] if cell else [missing] * 3
             ranked = [r.metrics["rank"] for r in cell]
             ci = ranked[0]["hit_ratio_ci95"] if len(ranked) == 1 else None
-            row.append(_cell([m["hit_ratio"] for m in ranked], ci) if ranked else "not run")
+            row.append(_cell([m["hit_ratio"] for m in ranked], ci) if ranked else missing)
         rows.append(row)
     for name, values in PUBLISHED.items():
         row = [f"{name}, published"]
