@@ -138,8 +138,8 @@ def test_missing_text_encoder_is_named(env, tmp_path: Path, monkeypatch) -> None
 
 def test_paired_statistics_and_plot_on_real_records(env, tmp_path: Path) -> None:
     from bench.report.compare import collect
+    from bench.report.comparisons import compare_runs
     from bench.report.plot import plot_auc
-    from bench.report.stats import compare_runs
 
     results = tmp_path / "runs"
     args = ["run", "--runner", "like-rate", "logreg", "--domain", "movie", "--shots", "16"]

@@ -11,12 +11,11 @@ import pytest
 from scipy import stats as scipy_stats
 from sklearn.metrics import roc_auc_score
 
+from bench.report.comparisons import compare_runs, llm_comparisons
 from bench.report.stats import (
     Units,
-    compare_runs,
     delong_test,
     holm,
-    llm_comparisons,
     paired_bootstrap,
     units_of,
     weighted_auc,

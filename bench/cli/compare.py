@@ -111,7 +111,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _stats(records: list, fmt: str) -> str:
     """The ``--stats`` block: each LLM row against the paper's baselines, by test unit."""
-    from bench.report.stats import comparison_notes, comparison_table, llm_comparisons
+    from bench.report.comparisons import comparison_notes, comparison_table, llm_comparisons
 
     def users_of(name: str) -> dict[str, str]:
         domain, _ = loaded_domain(name, load_domain)
