@@ -22,22 +22,20 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from torch import nn
 
-from bench import config as bench_config
 from bench.data.nextitem import NextItemDomain, NextItemSample
 from bench.data.splits import fixed_subset
 from bench.errors import BenchError
-from bench.files import atomic_directory, sha256_file
+from bench.files import atomic_directory
 from bench.nextitem_metrics import mean_reciprocal_rank
 from llm.base import LLMSettings, shared_model
+from llm.item_vectors import Projector, load_item_vectors, uses_hybrid
 from llm.lora import IGNORE, Schedule, attach_lora, save_adapter, train
 from llm.models import DEFAULT_MODEL, load_model
 from llm.next_prompts import answer_text, encode, render, template_for
@@ -45,17 +43,6 @@ from llm.ranker import CandidateRanker, embed_with_slots
 from llm.scorer import torch_threads
 
 log = logging.getLogger(__name__)
-# LLaRA's released SASRec weights per domain: file in BENCH_DATA_DIR and its sha256.
-RELEASED_VECTORS = {
-    "lastfm": (
-        "llara/rec_model/lastfm_sasrec.safetensors",
-        "5e94152f75cfe54e76c793c6662bef68915c9b9c3100aa573e43ba562371c2cf",
-    ),
-    "movielens-next": (
-        "llara/rec_model/movielens_sasrec.safetensors",
-        "6fd07592949132b60a85e9704df765076cbed30bd285b067d108f3c9366aa0e7",
-    ),
-}
 ALL_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -85,66 +72,6 @@ class NextItemLLMSettings:
     eval_every: int = 0  # steps between validations (0: once per epoch, as LLaRA)
     valid_limit: int = 0  # a fixed subset of the validation split (0: all of it)
     patience: int = 0
-
-
-class Projector(nn.Module):
-    """LLaRA's MLP projector: rec hidden size -> LLM hidden size."""
-
-    def __init__(self, rec_size: int, llm_size: int) -> None:
-        super().__init__()
-        self.mlp = nn.Sequential(
-            nn.Linear(rec_size, llm_size), nn.GELU(), nn.Linear(llm_size, llm_size)
-        )
-
-    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
-        """Projected vectors."""
-        return self.mlp(vectors)
-
-
-def load_item_vectors(spec: str, domain: NextItemDomain) -> tuple[torch.Tensor, dict[str, Any]]:
-    """The (items + 1, rec size) table named by ``spec``, checked against the domain."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    if spec == "released":
-        if domain.name not in RELEASED_VECTORS:
-            raise BenchError(f"LLaRA released no SASRec for {domain.name}: give a .safetensors")
-        relative, expected = RELEASED_VECTORS[domain.name]
-        path = bench_config.data_dir() / relative
-        if not path.exists():
-            raise BenchError(
-                f"{path} is missing: put LLaRA's released SASRec there (see ../shared/README.md) "
-                "or set item_vectors to a .safetensors file"
-            )
-    else:
-        path, expected = Path(spec), None
-    digest = sha256_file(path) if path.exists() else ""
-    if expected and digest != expected:
-        raise BenchError(f"{path} fails its sha256 check: fetch it again")
-    try:
-        table = load_file(str(path))["item_embeddings.weight"].float()
-    except (OSError, KeyError, SafetensorError) as error:
-        raise BenchError(
-            f"item vectors {path} unreadable or without item_embeddings.weight ({error}): "
-            "give a safetensors file in LLaRA's layout"
-        ) from None
-    if table.shape[0] != len(domain.titles) + 1:
-        raise BenchError(
-            f"item vectors {path} have {table.shape[0]} rows, {domain.name} has "
-            f"{len(domain.titles)} items (+1 padding row expected): use the table of this domain"
-        )
-    return table, {"path": str(path), "sha256": digest, "shape": list(table.shape)}
-
-
-def hybrid_probability(step: int, total: int) -> float:
-    """The curriculum: share of hybrid prompts at optimizer step ``step`` (0-based)."""
-    return min(1.0, (step + 1) / max(total, 1))
-
-
-def uses_hybrid(seed: int, step: int, micro_batch: int, total: int) -> bool:
-    """Whether a training micro-batch gets hybrid prompts: a pure function of its step."""
-    draw = random.Random(f"{seed}:{step}:{micro_batch}").random()
-    return draw < hybrid_probability(step, total)
 
 
 class NextItemLLM:

@@ -25,7 +25,8 @@ from bench.nextitem_metrics import (
 from bench.report.nextitem_compare import _cell
 from bench.tasks.next_item import NextItemCell, read_next_item_record, run_next_item_cell
 from bench.tasks.runner import with_settings
-from llm.llara import LLaRACPU, hybrid_probability, load_item_vectors, uses_hybrid
+from llm.item_vectors import hybrid_probability, load_item_vectors, uses_hybrid
+from llm.llara import LLaRACPU
 from llm.next_prompts import encode
 
 REPO = Path(__file__).resolve().parent.parent
