@@ -20,6 +20,18 @@ def register_runner(name: str, runner: Any, task: str = "like") -> None:
     registries[task].register(name, runner)
 
 
+def register_domain(name: str, build: Any) -> None:
+    """Add a like/dislike domain for this process: ``build(card, files) -> Domain``.
+
+    ``build.card`` is the path of its dataset card (``name:`` must be ``name``); the card's
+    ``files`` are resolved and checked as for the shipped domains. For other processes use
+    an entry point (group ``tallrec_bench.domains``).
+    """
+    from bench.registry import DOMAINS
+
+    DOMAINS.register(name, build)
+
+
 def evaluate(*args: Any, **kwargs: Any) -> Any:
     """Run a grid and return its results as a DataFrame: see :func:`bench.api.evaluate`."""
     from bench.api import evaluate as run

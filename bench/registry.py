@@ -32,9 +32,11 @@ class Registry:
         group: str | None = None,
         required: tuple[str, ...] = (),
         protocol: str = "",
+        specs: bool = True,
     ) -> None:
         self.kind = kind
         self.group = group
+        self.specs = specs and group is not None  # module:attribute names accepted
         self.required = required
         self.protocol = protocol
         self._entries: dict[str, Any] = dict(entries)  # name -> "module:attr" or the object
@@ -65,14 +67,14 @@ class Registry:
         self._discover()
         if name in self._entries:
             return name
-        if ":" in name and self.group is not None:
+        if ":" in name and self.specs:
             self._import(name)
             self._entries[name] = name
             return name
         close = difflib.get_close_matches(name, self._entries, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         available = ", ".join(self.names()) or "none"
-        spec = " (or give module:Class)" if self.group is not None else ""
+        spec = " (or give module:Class)" if self.specs else ""
         raise UsageError(f"unknown {self.kind} {name!r}.{hint} Available: {available}{spec}")
 
     def _import(self, spec: str) -> Any:
@@ -100,6 +102,9 @@ class Registry:
         return found
 
 
+# Domains from plugins come by entry point or register_domain (a builder with a ``card``
+# attribute: the path of its dataset card), not as module:attribute names: a domain's name
+# names its cache folder and must match its card.
 DOMAINS = Registry(
     "domain",
     {
@@ -107,6 +112,8 @@ DOMAINS = Registry(
         "book": "bench.data.book:build",
         "book-bx": "bench.data.bookcrossing:build",
     },
+    group="tallrec_bench.domains",
+    specs=False,
 )
 # The next-item task's domains (LLaRA); built and cached like the like/dislike ones.
 NEXT_ITEM_DOMAINS = Registry(

@@ -82,9 +82,23 @@ def _bad_file_entry(entry: dict[str, Any]) -> bool:
     )
 
 
+def card_path(domain: str) -> Path:
+    """``datasets/<domain>.yaml``, or for a plugin domain its builder's ``card`` path."""
+    shipped = CARDS_DIR / f"{domain}.yaml"
+    if shipped.exists():
+        return shipped
+    from bench.registry import DOMAINS
+
+    if domain in DOMAINS.names():
+        card = getattr(DOMAINS.load(domain), "card", None)
+        if card is not None:
+            return Path(card)
+    return shipped
+
+
 def load_card(domain: str, cards_dir: Path | None = None) -> Card:
-    """Parse and validate ``datasets/<domain>.yaml`` (from ``cards_dir`` when given)."""
-    path = (cards_dir or CARDS_DIR) / f"{domain}.yaml"
+    """Parse and validate the card of ``domain`` (in ``cards_dir`` when given)."""
+    path = cards_dir / f"{domain}.yaml" if cards_dir else card_path(domain)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -111,6 +111,13 @@ def _aucs_by_cell(records: list[RunRecord]) -> Aucs:
     return aucs
 
 
+def _columns(aucs: Aucs) -> list[tuple[str, int]]:
+    """The paper's six columns, then those of other domains or shot counts in the records."""
+    domains = list(DOMAIN_ORDER) + sorted({d for _, d, _ in aucs} - set(DOMAIN_ORDER))
+    shots = sorted(set(SHOTS) | {k for _, _, k in aucs})
+    return [(domain, k) for domain in domains for k in shots]
+
+
 def _row_order(aucs: Aucs) -> list[tuple[str, str]]:
     """Rows in the paper's order, then the others by name."""
     order = {name: position for position, name in enumerate(PAPER_NAMES)}
@@ -127,7 +134,7 @@ def seed_range_table(records: list[RunRecord], fmt: str = "github") -> str:
     ]
     if not keys:
         return ""
-    columns = [(domain, shots) for domain in DOMAIN_ORDER for shots in SHOTS]
+    columns = _columns(aucs)
     rows = []
     for key in keys:
         cells = [aucs.get((key, d, k), []) for d, k in columns]
@@ -158,7 +165,7 @@ def auc_table(
     aucs = _aucs_by_cell(records)
     models = _models(records)
     keys = _row_order(aucs)
-    columns = [(domain, shots) for domain in DOMAIN_ORDER for shots in SHOTS]
+    columns = _columns(aucs)
     best = {
         column: max(
             (statistics.fmean(v) for (_, d, k), v in aucs.items() if (d, k) == column),
