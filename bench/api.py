@@ -21,25 +21,14 @@ from bench.errors import UsageError
 if TYPE_CHECKING:
     import pandas as pd
 
-TASKS = ("like", "next-item")
-
 
 def _cells(task, profile, runners, domains, shots, seeds, validation, test_limit, settings):
-    from bench.grid.cells import cells_of, next_item_cells
+    from bench.grid.cells import select_cells
     from bench.grid.profiles import load_profile
 
     loaded = load_profile(profile) if isinstance(profile, str) else profile
-    task = task or (loaded.task if loaded else "like")
-    if task not in TASKS:
-        raise UsageError(f"unknown task {task!r}: use one of {', '.join(TASKS)}")
-    if loaded is None and not runners:
-        raise UsageError("give runners=[...] or profile=NAME")
-    if task == "next-item":
-        if shots or validation:
-            raise UsageError("the next-item task has no shots or validation")
-        return next_item_cells(loaded, runners, domains, seeds, test_limit, settings)
-    return cells_of(
-        loaded, runners, domains, shots, seeds, validation, test_limit, changes=settings
+    return select_cells(
+        task, loaded, runners, domains, shots, seeds, validation, test_limit, changes=settings
     )
 
 
@@ -131,14 +120,20 @@ def compare(
         from bench.report.nextitem_compare import collect_next_item, next_item_table
 
         records, _ = collect_next_item(folder)
-        make = lambda style: next_item_table(records, style).split("\n\n")[0]  # noqa: E731
+
+        def make(style: str) -> str:
+            return next_item_table(records, style).split("\n\n")[0]  # the table, no notes
+
     elif task == "like":
         from bench.report.compare import auc_table, collect
 
         records, _ = collect(folder)
-        make = lambda style: auc_table(records, with_paper, style)  # noqa: E731
+
+        def make(style: str) -> str:
+            return auc_table(records, with_paper, style)
+
     else:
-        raise UsageError(f"unknown task {task!r}: use one of {', '.join(TASKS)}")
+        raise UsageError(f"unknown task {task!r}: use like or next-item")
     if not records:
         raise UsageError(f"no {task} records in {folder}: run bench.evaluate(...) first")
     lines = make("tsv").splitlines()

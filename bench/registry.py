@@ -58,7 +58,7 @@ class Registry:
     def register(self, name: str, target: Any) -> None:
         """Add ``name`` -> ``target`` (an object or a ``module:attribute`` string)."""
         self._discover()
-        if name in self._entries and self._entries[name] is not target:
+        if name in self._entries and self._entries[name] != target:
             raise UsageError(f"{self.kind} {name!r} is already registered: choose another name")
         self._entries[name] = target
 

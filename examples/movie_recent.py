@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.data.domain import Domain
-from bench.data.movie import HISTORY_LENGTH, INTER_FILE, ITEM_FILE, read_items, read_ratings
-from bench.data.schema import Interaction, Sample
+from bench.data.movie import INTER_FILE, ITEM_FILE, all_windows, read_items, read_ratings
+from bench.data.schema import Sample
 
 N_SAMPLES = 2_000
 
@@ -25,14 +25,7 @@ N_SAMPLES = 2_000
 def build(card: Any, files: dict[str, Path]) -> Domain:
     """The domain from the verified files the card names."""
     items = read_items(files[ITEM_FILE], card.title_corrections)
-    windows = []
-    for user, ratings in read_ratings(files[INTER_FILE]).items():
-        for end in range(HISTORY_LENGTH, len(ratings)):
-            history = tuple(
-                Interaction(i, like) for i, like, _ in ratings[end - HISTORY_LENGTH : end]
-            )
-            windows.append((user, history, *ratings[end][:2]))
-    windows = windows[-N_SAMPLES:]
+    windows = all_windows(read_ratings(files[INTER_FILE]))[-N_SAMPLES:]
     cut = {"train": (0, 1600), "valid": (1600, 1800), "test": (1800, 2000)}
     splits = {
         split: tuple(

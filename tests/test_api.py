@@ -56,9 +56,9 @@ def test_evaluate_next_item_with_a_user_runner(env, tmp_path: Path, monkeypatch)
 
 
 def test_evaluate_refuses_what_the_cli_refuses(env, tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="give runners"):
+    with pytest.raises(UsageError, match="give --runner NAME... or --all"):
         bench.evaluate(results_dir=tmp_path)
     with pytest.raises(UsageError, match="unknown runner 'sasrek'"):
         bench.evaluate(runners=["sasrek"], results_dir=tmp_path)
-    with pytest.raises(UsageError, match="no shots"):
+    with pytest.raises(UsageError, match="has no --shots"):
         bench.evaluate(task="next-item", runners=["sasrec"], shots=[16], results_dir=tmp_path)

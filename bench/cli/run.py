@@ -14,6 +14,7 @@ from bench.data.splits import (
 )
 from bench.errors import UsageError
 from bench.files import atomic_write_text
+from bench.grid.profiles import TASKS as PROFILE_TASKS
 from bench.registry import RUNNERS
 from bench.report.compare import (
     GRID_LOG,
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from bench.tasks.next_item import NextItemCell
 
 
-TASKS = ("like", "next-item")
+TASKS = tuple(PROFILE_TASKS)  # like, next-item
 
 
 def grid_cells(args: argparse.Namespace) -> tuple[list[Cell] | list[NextItemCell], str]:
@@ -34,32 +35,18 @@ def grid_cells(args: argparse.Namespace) -> tuple[list[Cell] | list[NextItemCell
     The task is ``--task``, else the profile's; ``--all`` without ``--profile`` takes the
     task's default profile (quick, or next-item-cpu).
     """
-    from bench.grid.cells import cells_of, next_item_cells
+    from bench.grid.cells import select_cells
     from bench.grid.profiles import load_profile
     from bench.tasks.runner import parse_setting
 
     default_profile = "next-item-cpu" if args.task == "next-item" else "quick"
     wanted = args.profile or (default_profile if args.all else None)
     profile = load_profile(wanted) if wanted else None
-    task = args.task or (profile.task if profile else "like")
-    if profile is not None and profile.task != task:
-        raise UsageError(f"profile {profile.name} is a {profile.task} profile, not {task}")
-    if profile is None and not args.runner:
-        raise UsageError("give --runner NAME... or --all [--profile NAME|FILE.yaml]")
     changes = dict(parse_setting(text) for text in args.set)
     if args.model:
         changes["model"] = args.model
-    name = profile.name if profile else ""
-    if task == "next-item":
-        if args.shots or args.validation or args.test_domain:
-            raise UsageError(
-                "--task next-item has no --shots, --validation or --test-domain: "
-                "they belong to the like/dislike task"
-            )
-        return next_item_cells(
-            profile, args.runner, args.domain, args.seed, args.test_limit, changes
-        ), name
-    cells = cells_of(
+    cells = select_cells(
+        args.task,
         profile,
         runners=args.runner,
         domains=args.domain,
@@ -70,7 +57,7 @@ def grid_cells(args: argparse.Namespace) -> tuple[list[Cell] | list[NextItemCell
         test_domain=args.test_domain or "",
         changes=changes,
     )
-    return cells, name
+    return cells, profile.name if profile else ""
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -64,18 +64,26 @@ def read_ratings(path: Path) -> dict[str, list[tuple[str, int, int]]]:
     return by_user
 
 
-def build(card: Card, files: dict[str, Path]) -> Domain:
-    """Build the movie domain from the verified source files."""
-    items = read_items(files[ITEM_FILE], card.title_corrections)
+Window = tuple[str, tuple[Interaction, ...], str, int]  # user, history, target, label
+
+
+def all_windows(by_user: dict[str, list[tuple[str, int, int]]]) -> list[Window]:
+    """Every window of ``HISTORY_LENGTH`` ratings and the next one, users in file order."""
     windows = []
-    for user_id, ratings in read_ratings(files[INTER_FILE]).items():
+    for user_id, ratings in by_user.items():
         for end in range(HISTORY_LENGTH, len(ratings)):
             history = tuple(
                 Interaction(item, like) for item, like, _ in ratings[end - HISTORY_LENGTH : end]
             )
             target, label, _ = ratings[end]
             windows.append((user_id, history, target, label))
-    windows = windows[-N_SAMPLES:]
+    return windows
+
+
+def build(card: Card, files: dict[str, Path]) -> Domain:
+    """Build the movie domain from the verified source files."""
+    items = read_items(files[ITEM_FILE], card.title_corrections)
+    windows = all_windows(read_ratings(files[INTER_FILE]))[-N_SAMPLES:]
     bounds: dict[Split, tuple[int, int]] = {
         "train": (0, int(len(windows) * 0.8)),
         "valid": (int(len(windows) * 0.8), int(len(windows) * 0.9)),

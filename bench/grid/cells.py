@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.data.splits import PAPER_SEEDS, PAPER_SHOTS
 from bench.errors import UsageError
-from bench.grid.profiles import Profile
+from bench.grid.profiles import TASKS, Profile
 from bench.registry import (
     DOMAINS,
     NEXT_ITEM_DOMAINS,
@@ -115,3 +115,42 @@ def next_item_cells(
         for seed in seeds or (profile.seeds if profile else [0])
         for runner, settings in runner_variants(NEXT_ITEM_RUNNERS, profile, runners, changes)
     ]
+
+
+def select_cells(
+    task: str | None,
+    profile: Profile | None,
+    runners: Sequence[str] | None = None,
+    domains: Sequence[str] | None = None,
+    shots: Sequence[int] | None = None,
+    seeds: Sequence[int] | None = None,
+    validation: str | None = None,
+    test_limit: int | None = None,
+    test_domain: str = "",
+    changes: dict[str, Any] | None = None,
+) -> list[Cell] | list[NextItemCell]:
+    """The cells of a ``bench run`` or ``bench.evaluate`` call, of ``task`` or the profile's.
+
+    Refuses a profile of another task, a call with neither runners nor a profile, and the
+    like/dislike task's axes given to the next-item task.
+    """
+    task = task or (profile.task if profile else "like")
+    if task not in TASKS:
+        raise UsageError(f"unknown task {task!r}: use one of {', '.join(TASKS)}")
+    if profile is not None and profile.task != task:
+        raise UsageError(f"profile {profile.name} is a {profile.task} profile, not {task}")
+    if profile is None and not runners:
+        raise UsageError(
+            "give --runner NAME... or --all [--profile NAME|FILE.yaml] "
+            "(from Python: runners=[...] or profile=...)"
+        )
+    if task == "next-item":
+        if shots or validation or test_domain:
+            raise UsageError(
+                "--task next-item has no --shots, --validation or --test-domain: "
+                "they belong to the like/dislike task"
+            )
+        return next_item_cells(profile, runners, domains, seeds, test_limit, changes)
+    return cells_of(
+        profile, runners, domains, shots, seeds, validation, test_limit, test_domain, changes
+    )

@@ -77,13 +77,16 @@ def _run_fields(r: RunRecord) -> list[str]:
     ]
 
 
+def _order(r: RunRecord) -> tuple:
+    return (r.runner, r.variant, r.domain, r.tested_on, r.n_shots, r.seed, r.test_limit)
+
+
 def write_scores(records: Sequence[RunRecord], path: Path) -> None:
     """Every test sample's score of every record, as gzipped CSV (AUCs can be recomputed)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*RUN_COLUMNS, *SAMPLE_COLUMNS])
-    key = lambda r: (r.runner, r.variant, r.domain, r.tested_on, r.n_shots, r.seed, r.test_limit)  # noqa: E731
-    for r in sorted(records, key=key):
+    for r in sorted(records, key=_order):
         fields = _run_fields(r)
         writer.writerows([*fields, p.sample_id, p.label, repr(p.score)] for p in r.predictions)
     atomic_write_bytes(path, gzip.compress(buffer.getvalue().encode("utf-8"), mtime=0))
