@@ -8,16 +8,24 @@ from typing import Any
 def register_runner(name: str, runner: Any, task: str = "like") -> None:
     """Add a runner class (or a ``module:Class`` string) under ``name`` for this process.
 
-    ``task`` is ``like`` or ``next-item``. For other processes (Ray workers) use a
-    ``module:Class`` name or an entry point instead.
+    ``task`` is ``like``, ``next-item`` or a registered task's name. For other processes
+    (Ray workers) use a ``module:Class`` name or an entry point instead.
     """
-    from bench.errors import UsageError
-    from bench.registry import NEXT_ITEM_RUNNERS, RUNNERS
+    from bench.registry import TASKS
 
-    registries = {"like": RUNNERS, "next-item": NEXT_ITEM_RUNNERS}
-    if task not in registries:
-        raise UsageError(f"unknown task {task!r}: use like or next-item")
-    registries[task].register(name, runner)
+    TASKS.load(task).runners.register(name, runner)
+
+
+def register_task(name: str, task: Any) -> None:
+    """Add a task (an object meeting ``bench.tasks.base.Task``) for this process.
+
+    Its cells, records, ``bench check`` figures and table then work as the shipped tasks'.
+    For other processes use a ``module:attribute`` name or an entry point (group
+    ``tallrec_bench.tasks``).
+    """
+    from bench.registry import TASKS
+
+    TASKS.register(name, task)  # a task that does not meet the protocol fails here
 
 
 def register_domain(name: str, build: Any) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import UsageError
+from bench.registry import TASKS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,7 +34,6 @@ def _cells(task, profile, runners, domains, shots, seeds, validation, test_limit
 
 
 def _row(cell: Any, outcome: Any, results_dir: Path) -> dict[str, Any]:
-    record = outcome.record
     row = {
         "task": cell.task,
         "runner": cell.runner,
@@ -46,17 +46,10 @@ def _row(cell: Any, outcome: Any, results_dir: Path) -> dict[str, Any]:
         "error": outcome.error,
         "path": str(cell.record_path(results_dir)),
     }
-    if record is None:
+    if outcome.record is None:
         return row
-    if cell.task == "like":
-        return row | {"auc": record.auc, "log_loss": record.log_loss, "run_key": record.run_key}
-    metrics = {
-        f"{mode}/{name}": value
-        for mode, values in record.metrics.items()
-        for name, value in values.items()
-        if isinstance(value, int | float)
-    }
-    return row | metrics | {"run_key": record.run_key}
+    metrics = TASKS.load(cell.task).metrics(outcome.record)
+    return row | metrics | {"run_key": outcome.record.run_key}
 
 
 def evaluate(
@@ -80,7 +73,8 @@ def evaluate(
     ``settings`` changes runner settings (as ``--set``). Returns one row per cell: task,
     runner, variant, domain, shots, seed, test_limit, status (computed, reused, failed),
     error, the record's path and run key, and its metrics (``auc``, ``log_loss`` for the
-    like/dislike task; ``<mode>/<metric>`` such as ``rank/hit_ratio`` for next-item).
+    like/dislike task; ``<mode>/<metric>`` such as ``rank/hit_ratio`` for next-item; a
+    plugin task's ``Task.metrics``).
     """
     import pandas as pd
 
@@ -116,6 +110,7 @@ def compare(
     import pandas as pd
 
     folder = Path(results_dir)
+    found = TASKS.load(task)
     if task == "next-item":
         from bench.report.nextitem_compare import collect_next_item, next_item_table
 
@@ -132,8 +127,15 @@ def compare(
         def make(style: str) -> str:
             return auc_table(records, with_paper, style)
 
-    else:
-        raise UsageError(f"unknown task {task!r}: use like or next-item")
+    else:  # a plugin's task: the table of its own metrics
+        from bench.report.collect import collect as collect_records
+        from bench.report.task_table import task_table
+
+        records, _ = collect_records(found, folder)
+
+        def make(style: str) -> str:
+            return task_table(found, records, style).split("\n\n")[0]
+
     if not records:
         raise UsageError(f"no {task} records in {folder}: run bench.evaluate(...) first")
     lines = make("tsv").splitlines()

@@ -56,10 +56,12 @@ class Registry:
         return sorted(self._entries)
 
     def register(self, name: str, target: Any) -> None:
-        """Add ``name`` -> ``target`` (an object or a ``module:attribute`` string)."""
+        """Add ``name`` -> ``target`` (an object, checked now, or a ``module:attribute``)."""
         self._discover()
         if name in self._entries and self._entries[name] != target:
             raise UsageError(f"{self.kind} {name!r} is already registered: choose another name")
+        if not isinstance(target, str):
+            self._verify(name, target)
         self._entries[name] = target
 
     def check(self, name: str) -> str:
@@ -93,13 +95,17 @@ class Registry:
         """Import and return the object registered as ``name``, checked against ``required``."""
         target = self._entries[self.check(name)]
         found = self._import(target) if isinstance(target, str) else target
+        self._verify(name, found)
+        return found
+
+    def _verify(self, name: str, found: Any) -> None:
+        """A UsageError naming what ``found`` lacks of ``required``."""
         missing = [attribute for attribute in self.required if not hasattr(found, attribute)]
         if missing:
             raise UsageError(
                 f"{self.kind} {name!r} does not meet {self.protocol or 'its protocol'}: "
                 f"it lacks {', '.join(missing)}"
             )
-        return found
 
 
 # Domains from plugins come by entry point or register_domain (a builder with a ``card``
@@ -170,4 +176,31 @@ NEXT_ITEM_RUNNERS = Registry(
     group="tallrec_bench.next_item_runners",
     required=("name", "config", "fit", "rank"),
     protocol="the next-item runner protocol (bench.tasks.runner.NextItemRunner)",
+)
+
+# Tasks: what a cell, a record and a table of each task are (bench.tasks.base.Task). A
+# plugin's task comes by entry point, bench.register_task or a module:attribute name.
+TASKS = Registry(
+    "task",
+    {"like": "bench.tasks.like:LIKE", "next-item": "bench.tasks.next_item:NEXT_ITEM"},
+    group="tallrec_bench.tasks",
+    required=(
+        "name",
+        "folder",
+        "axes",
+        "domains",
+        "runners",
+        "make_cells",
+        "load_domain",
+        "prepare",
+        "key_parts",
+        "answer",
+        "read",
+        "record_path",
+        "metrics",
+        "column",
+        "figures",
+        "from_json",
+    ),
+    protocol="the task protocol (bench.tasks.base.Task)",
 )

@@ -152,14 +152,14 @@ def test_check_fails_when_a_reference_auc_is_perturbed(env, profile, tmp_path):
 
 
 def test_the_committed_reference_covers_the_ci_profile(env):
-    from bench.grid.cells import cells_of, next_item_cells
+    from bench.grid.cells import profile_cells
     from bench.grid.check import read_reference, reference_path
     from bench.grid.profiles import load_profile
 
-    cells = cells_of(load_profile("ci"))
+    cells = profile_cells(load_profile("ci"))
     names = {f"{c.runner}/{c.domain}/k{c.n_shots}/seed{c.seed}" for c in cells}
     assert set(read_reference(reference_path("ci"))["cells"]) == names
-    next_cells = next_item_cells(load_profile("ci-next"))
+    next_cells = profile_cells(load_profile("ci-next"))
     names = {
         f"{c.runner_label}/{c.domain}/seed{c.seed}/{figure}"
         for c in next_cells

@@ -283,7 +283,7 @@ def test_movielens_next_build_is_compared_with_llara_released_rows(env, data_dir
 
 def test_next_item_profiles_name_runner_variants_and_their_task(next_item_profile, tmp_path):
     from bench.errors import UsageError
-    from bench.grid.cells import next_item_cells
+    from bench.grid.cells import profile_cells
     from bench.grid.profiles import load_profile
 
     path = next_item_profile(
@@ -291,7 +291,7 @@ def test_next_item_profiles_name_runner_variants_and_their_task(next_item_profil
         settings={"llara-cpu": {"train_samples": 8}},
     )
     profile = load_profile(str(path))
-    cells = next_item_cells(profile)
+    cells = profile_cells(profile)
     assert [(c.runner, c.settings) for c in cells] == [
         ("sasrec", ()),
         ("llara-cpu", (("item_vectors", "sasrec"), ("train_samples", 8))),
@@ -299,17 +299,17 @@ def test_next_item_profiles_name_runner_variants_and_their_task(next_item_profil
     folder = cells[1].record_path(tmp_path).parent.parent.name
     assert folder == "llara-cpu@item_vectors=sasrec,train_samples=8"
     for shipped in ("next-item-cpu", "next-item-paper"):
-        shipped_cells = next_item_cells(load_profile(shipped))
+        shipped_cells = profile_cells(load_profile(shipped))
         assert len(shipped_cells) == 14 and {c.domain for c in shipped_cells} == {
             "lastfm",
             "movielens-next",
         }
-    with pytest.raises(UsageError, match="no shots or validation"):
+    with pytest.raises(UsageError, match="a next-item profile has no shots"):
         load_profile(str(next_item_profile(shots=[16])))
     with pytest.raises(UsageError, match="unknown next-item runner 'like-rate'"):
         load_profile(str(next_item_profile(runners=["like-rate"])))
     with pytest.raises(UsageError, match="has no setting nope"):
-        next_item_cells(load_profile(str(next_item_profile(runners=["sasrec@nope=1"]))))
+        profile_cells(load_profile(str(next_item_profile(runners=["sasrec@nope=1"]))))
 
 
 def test_llara_with_its_own_sasrec_puts_sasrec_settings_in_the_run_key():

@@ -74,7 +74,7 @@ def test_runs_are_counted_once_and_records_carry_their_command(env, tmp_path: Pa
     logreg = next(line for line in table.stdout.splitlines() if line.startswith("| logreg"))
     assert "(n=2)" in logreg and "(n=4)" not in logreg
     warnings = table.stderr.splitlines()
-    assert len(warnings) == 2 and all("repeats the run key of" in w for w in warnings)
+    assert len(warnings) == 2 and all("holds the record of another cell" in w for w in warnings)
     assert all("copy/logreg/movie/" in w and "runs/logreg/movie/" in w for w in warnings)
 
 
@@ -136,10 +136,10 @@ def test_stats_and_plot_on_a_test_subset_and_no_empty_figure(env, tmp_path: Path
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # a test-limit run is drawn
     assert "No LLM row shares a column, test subset and seed with a paper baseline" in result.stdout
     cross = tmp_path / "cross"
-    (cross / "x").mkdir(parents=True)
     record = next(results.rglob("*.json"))
     text = record.read_text().replace('"test_domain": "movie"', '"test_domain": "book"')
-    (cross / "x" / "r.json").write_text(text)
+    (cross / "like-rate" / "movie-to-book").mkdir(parents=True)  # its cell's place
+    (cross / "like-rate" / "movie-to-book" / record.name).write_text(text)
     empty = bench("compare", "--results-dir", str(cross), "--plot", str(tmp_path / "none.png"))
     assert empty.returncode == 2 and "no plot written" in empty.stderr
     assert not (tmp_path / "none.png").exists()

@@ -7,11 +7,12 @@ import functools
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bench.data.datastore import load_domain
 from bench.errors import UsageError
 from bench.files import atomic_write_text
+from bench.registry import TASKS
 from bench.report.compare import (
     auc_table,
     collect,
@@ -27,12 +28,6 @@ from bench.store.records import invocation
 from bench.store.scores import read_scores, write_scores
 from bench.tasks.base import loaded_domain
 
-if TYPE_CHECKING:
-    pass
-
-
-from bench.cli.run import TASKS
-
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Print (or write) the AUC table of the records in the results folder."""
@@ -45,6 +40,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         named = args.profile and (args.profile in profile_names() or Path(args.profile).is_file())
         args.task = load_profile(args.profile).task if named else "like"
+    TASKS.check(args.task)
+    if args.task not in ("like", "next-item"):  # a plugin's task: its generic table
+        return _task_compare(args, results_dir, fmt)
     if args.task == "next-item":
         from bench.report.nextitem_compare import (
             collect_next_item,
@@ -109,6 +107,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return _emit(table, args, records, source, describe)
 
 
+def _task_compare(args: argparse.Namespace, results_dir: Path, fmt: str) -> int:
+    """``compare --task NAME`` for a task without a table of its own (a plugin's)."""
+    from bench.report.collect import collect as collect_records
+    from bench.report.task_table import task_provenance, task_table
+
+    task = TASKS.load(args.task)
+    records, problems = collect_records(task, results_dir)
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    if not records:
+        raise UsageError(
+            f"no {task.name} records in {results_dir}: run "
+            f"`python -m bench run --task {task.name}` first"
+        )
+    describe = functools.partial(task_provenance, task)
+    return _emit(task_table(task, records, fmt), args, records, results_dir, describe)
+
+
 def _stats(records: list, fmt: str) -> str:
     """The ``--stats`` block: each LLM row against the paper's baselines, by test unit."""
     from bench.report.comparisons import comparison_notes, comparison_table, llm_comparisons
@@ -151,7 +167,9 @@ def add_parser(commands: Any) -> None:
     compare = commands.add_parser("compare", help="AUC table of the run records")
     compare.add_argument("--profile", help="read runs/<profile>/ (default: all of runs/)")
     compare.add_argument(
-        "--task", choices=TASKS, help="like (TALLRec) or next-item; default: the profile's, or like"
+        "--task",
+        help="like (TALLRec), next-item (LLaRA) or a plugin's (bench list); default: the "
+        "profile's, or like",
     )
     compare.add_argument("--results-dir", type=Path, help="default: runs/<profile>/ or runs/")
     compare.add_argument("--format", choices=("markdown", "text", "latex", "csv"), default="text")

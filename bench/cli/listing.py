@@ -13,7 +13,7 @@ from bench.data.splits import (
     VALIDATION_MODES,
 )
 from bench.errors import DataError
-from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS, RUNNERS
+from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS, RUNNERS, TASKS
 
 if TYPE_CHECKING:
     pass
@@ -40,9 +40,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"runners: {', '.join(RUNNERS.names())}")
     print(f"next-item domains: {', '.join(NEXT_ITEM_DOMAINS.names())} (built on first use)")
     print(f"next-item runners: {', '.join(NEXT_ITEM_RUNNERS.names())}")
+    print("tasks:")
+    for name in TASKS.names():
+        print(f"  {name:10} {_task_line(name)}")
     print(f"validation modes: {', '.join(VALIDATION_MODES)}")
     print(f"paper grid: shots {list(PAPER_SHOTS)} x seeds {list(PAPER_SEEDS)}")
     return 0
+
+
+def _task_line(name: str) -> str:
+    """A task's axes and default profile, or why it does not load."""
+    try:
+        task = TASKS.load(name)
+    except Exception as error:  # a plugin that does not import: say so, list the rest
+        return f"cannot load ({error})"
+    axes = " x ".join(("runners", "domains", *task.axes, "seeds"))
+    return f"{axes}; bench run --all --task {name} runs profile {task.default_profile}"
 
 
 def add_parser(commands: Any) -> None:

@@ -14,8 +14,7 @@ from bench.data.splits import (
 )
 from bench.errors import UsageError
 from bench.files import atomic_write_text
-from bench.grid.profiles import TASKS as PROFILE_TASKS
-from bench.registry import RUNNERS
+from bench.registry import RUNNERS, TASKS
 from bench.report.compare import (
     GRID_LOG,
 )
@@ -24,9 +23,6 @@ from bench.tasks.like import Cell
 
 if TYPE_CHECKING:
     from bench.tasks.next_item import NextItemCell
-
-
-TASKS = tuple(PROFILE_TASKS)  # like, next-item
 
 
 def grid_cells(args: argparse.Namespace) -> tuple[list[Cell] | list[NextItemCell], str]:
@@ -39,7 +35,7 @@ def grid_cells(args: argparse.Namespace) -> tuple[list[Cell] | list[NextItemCell
     from bench.grid.profiles import load_profile
     from bench.tasks.runner import parse_setting
 
-    default_profile = "next-item-cpu" if args.task == "next-item" else "quick"
+    default_profile = TASKS.load(args.task or "like").default_profile
     wanted = args.profile or (default_profile if args.all else None)
     profile = load_profile(wanted) if wanted else None
     changes = dict(parse_setting(text) for text in args.set)
@@ -112,7 +108,8 @@ def add_parser(commands: Any) -> None:
     run = commands.add_parser("run", help="run runners x domains x shots x seeds")
     run.add_argument("--all", action="store_true", help="the whole grid of --profile")
     run.add_argument(
-        "--task", choices=TASKS, help="like (TALLRec, the default) or next-item (LLaRA)"
+        "--task",
+        help="like (TALLRec, the default), next-item (LLaRA) or a plugin's (bench list)",
     )
     run.add_argument(
         "--profile",

@@ -1,6 +1,7 @@
-"""The cells of a grid: a profile's (or the paper's) runners x domains x shots x seeds.
+"""The cells of a grid: a task's runners x domains x seeds and its own axes (like: shots).
 
-Unknown runners, domains or settings fail here, before any cell runs.
+Every task's cells are selected here, from a profile or from the arguments of ``bench run``
+and ``bench.evaluate``; unknown tasks, runners, domains or settings fail before any cell runs.
 """
 
 from __future__ import annotations
@@ -8,61 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bench.data.splits import PAPER_SEEDS, PAPER_SHOTS
 from bench.errors import UsageError
-from bench.grid.profiles import TASKS, Profile
-from bench.registry import (
-    DOMAINS,
-    NEXT_ITEM_DOMAINS,
-    NEXT_ITEM_RUNNERS,
-    PAPER_DOMAINS,
-    RUNNERS,
-    Registry,
-)
-from bench.tasks.like import Cell
-from bench.tasks.next_item import NextItemCell
+from bench.grid.profiles import Profile
+from bench.registry import TASKS, Registry
 from bench.tasks.runner import parse_runner_spec, with_settings
-
-
-def cells_of(
-    profile: Profile | None,
-    runners: Sequence[str] | None = None,
-    domains: Sequence[str] | None = None,
-    shots: Sequence[int] | None = None,
-    seeds: Sequence[int] | None = None,
-    validation: str | None = None,
-    test_limit: int | None = None,
-    test_domain: str = "",
-    changes: dict[str, Any] | None = None,
-) -> list[Cell]:
-    """The cells of ``profile`` (or of the paper's grid), narrowed or changed by the arguments.
-
-    Unknown runners, domains or settings fail here, before any cell runs.
-    """
-    if profile is not None and profile.task != "like":
-        raise UsageError(f"profile {profile.name} is a {profile.task} profile, not like/dislike")
-    domains = list(domains or (profile.domains if profile else PAPER_DOMAINS))
-    for name in [*domains, *([test_domain] if test_domain else [])]:
-        DOMAINS.check(name)
-    if test_limit is None:
-        test_limit = profile.test_limit if profile else 0
-    return [
-        Cell(
-            runner,
-            domain,
-            k,
-            seed,
-            validation or (profile.validation if profile else "full"),
-            test_domain,
-            test_limit,
-            settings,
-            profile.name if profile else "",
-        )
-        for domain in domains
-        for k in shots or (profile.shots if profile else PAPER_SHOTS)
-        for seed in seeds or (profile.seeds if profile else PAPER_SEEDS)
-        for runner, settings in runner_variants(RUNNERS, profile, runners, changes)
-    ]
 
 
 def runner_variants(
@@ -91,32 +41,6 @@ def runner_variants(
     return out
 
 
-def next_item_cells(
-    profile: Profile | None,
-    runners: Sequence[str] | None = None,
-    domains: Sequence[str] | None = None,
-    seeds: Sequence[int] | None = None,
-    test_limit: int | None = None,
-    changes: dict[str, Any] | None = None,
-) -> list[NextItemCell]:
-    """The cells of a next-item ``profile`` (or of ``runners``), narrowed by the arguments.
-
-    Unknown runners, domains or settings fail here, before any cell runs.
-    """
-    domains = [
-        NEXT_ITEM_DOMAINS.check(d)
-        for d in domains or (profile.domains if profile else NEXT_ITEM_DOMAINS.names())
-    ]
-    if test_limit is None:
-        test_limit = profile.test_limit if profile else 0
-    return [
-        NextItemCell(runner, domain, seed, settings, test_limit, profile.name if profile else "")
-        for domain in domains
-        for seed in seeds or (profile.seeds if profile else [0])
-        for runner, settings in runner_variants(NEXT_ITEM_RUNNERS, profile, runners, changes)
-    ]
-
-
 def select_cells(
     task: str | None,
     profile: Profile | None,
@@ -128,29 +52,40 @@ def select_cells(
     test_limit: int | None = None,
     test_domain: str = "",
     changes: dict[str, Any] | None = None,
-) -> list[Cell] | list[NextItemCell]:
+) -> list:
     """The cells of a ``bench run`` or ``bench.evaluate`` call, of ``task`` or the profile's.
 
-    Refuses a profile of another task, a call with neither runners nor a profile, and the
-    like/dislike task's axes given to the next-item task.
+    Refuses a profile of another task, a call with neither runners nor a profile, and axes
+    the task does not have (``shots``, ``validation``, ``test_domain`` are the like task's).
     """
-    task = task or (profile.task if profile else "like")
-    if task not in TASKS:
-        raise UsageError(f"unknown task {task!r}: use one of {', '.join(TASKS)}")
-    if profile is not None and profile.task != task:
-        raise UsageError(f"profile {profile.name} is a {profile.task} profile, not {task}")
+    name = task or (profile.task if profile else "like")
+    found = TASKS.load(name)
+    if profile is not None and profile.task != name:
+        raise UsageError(f"profile {profile.name} is a {profile.task} profile, not {name}")
     if profile is None and not runners:
         raise UsageError(
             "give --runner NAME... or --all [--profile NAME|FILE.yaml] "
             "(from Python: runners=[...] or profile=...)"
         )
-    if task == "next-item":
-        if shots or validation or test_domain:
-            raise UsageError(
-                "--task next-item has no --shots, --validation or --test-domain: "
-                "they belong to the like/dislike task"
-            )
-        return next_item_cells(profile, runners, domains, seeds, test_limit, changes)
-    return cells_of(
-        profile, runners, domains, shots, seeds, validation, test_limit, test_domain, changes
+    axes = {"shots": shots, "validation": validation, "test_domain": test_domain}
+    axes = {axis: value for axis, value in axes.items() if value}
+    foreign = sorted(set(axes) - set(found.axes))
+    if foreign:
+        flags = ", ".join(f"--{axis.replace('_', '-')}" for axis in foreign)
+        raise UsageError(f"--task {name} has no {flags}: drop {flags}")
+    wanted = domains or (profile.domains if profile else found.default_domains)
+    if test_limit is None:
+        test_limit = profile.test_limit if profile else 0
+    return found.make_cells(
+        variants=runner_variants(found.runners, profile, runners, changes),
+        domains=[found.domains.check(domain) for domain in wanted],
+        seeds=list(seeds or (profile.seeds if profile else found.default_seeds)),
+        test_limit=test_limit,
+        profile=profile,
+        axes=axes,
     )
+
+
+def profile_cells(profile: Profile) -> list:
+    """Every cell of ``profile``, of its task."""
+    return select_cells(None, profile)

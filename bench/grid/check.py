@@ -17,12 +17,12 @@ from tabulate import tabulate
 
 from bench.errors import DataError
 from bench.files import atomic_write_text, shipped_folder
-from bench.grid.cells import cells_of, next_item_cells
+from bench.grid.cells import profile_cells
 from bench.grid.local import run_grid
 from bench.grid.profiles import load_profile
+from bench.registry import TASKS
 from bench.store.records import REPO, RunRecord, environment
 from bench.tasks.like import LIKE
-from bench.tasks.next_item import NEXT_ITEM
 
 REFERENCES = shipped_folder("reference", REPO / "reports" / "reference")
 TOLERANCE = 0.005
@@ -52,11 +52,9 @@ def measure(
 ) -> tuple[dict[str, float], list[str]]:
     """Run the profile's grid into ``results_dir``: ({cell id: figure}, [failed cell lines])."""
     profile = load_profile(profile_name)
-    cells = next_item_cells(profile) if profile.task == NEXT_ITEM.name else cells_of(profile)
-    summary = run_grid(cells, results_dir, quiet=quiet)
+    summary = run_grid(profile_cells(profile), results_dir, quiet=quiet)
     failed = [f"{cell.record_path(results_dir)}: {message}" for cell, message in summary.failed]
-    task = NEXT_ITEM if profile.task == NEXT_ITEM.name else LIKE
-    return task.figures(summary.records), failed
+    return TASKS.load(profile.task).figures(summary.records), failed
 
 
 def read_reference(path: Path) -> dict:

@@ -18,13 +18,12 @@ import yaml
 
 from bench.data.splits import VALIDATION_MODES
 from bench.errors import UsageError
-from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS, NEXT_ITEM_RUNNERS, RUNNERS
+from bench.registry import TASKS
 from bench.tasks.runner import parse_runner_spec
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"  # the YAML files
 _KEYS = {"description", "runners", "domains", "shots", "seeds", "validation", "test_limit"}
 _KEYS |= {"settings", "task"}
-TASKS = {"like": (RUNNERS, DOMAINS), "next-item": (NEXT_ITEM_RUNNERS, NEXT_ITEM_DOMAINS)}
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class Profile:
     validation: str = "full"
     test_limit: int = 0  # 0: the whole test split
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # runner -> changes
-    task: str = "like"  # or "next-item" (then shots and validation do not apply)
+    task: str = "like"  # a name in bench.registry.TASKS (next-item: no shots, no validation)
 
     def runner_settings(self, spec: str) -> dict[str, Any]:
         """The settings this profile changes for a runner entry: its runner's, then its own."""
@@ -70,11 +69,14 @@ def load_profile(name: str) -> Profile:
             f"got {sorted(data) if isinstance(data, dict) else type(data).__name__}"
         )
     task = str(data.get("task", "like"))
-    if task not in TASKS:
-        raise UsageError(f"profile {path}: task must be one of {sorted(TASKS)}, not {task!r}")
-    if task == "next-item" and {"shots", "validation"} & set(data):
-        raise UsageError(f"profile {path}: a next-item profile has no shots or validation")
-    runners, domains = TASKS[task]
+    try:
+        found = TASKS.load(task)
+    except UsageError as error:
+        raise UsageError(f"profile {path}: {error}") from None
+    foreign = sorted({"shots", "validation"} & set(data) - set(found.axes))
+    if foreign:
+        raise UsageError(f"profile {path}: a {task} profile has no {' or '.join(foreign)}")
+    runners, domains = found.runners, found.domains
     try:
         profile = Profile(
             name=path.stem,

@@ -13,9 +13,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from bench.errors import DataError
+from bench.report.collect import collect as collect_records
 from bench.report.paper import PAPER_AUC, PAPER_NAMES, SHOTS
-from bench.store.records import RunRecord, read_record
+from bench.store.records import RunRecord
 from bench.store.scores import model_of
 
 DOMAIN_ORDER = ("movie", "book")
@@ -23,19 +23,10 @@ GRID_LOG = "grids.jsonl"  # one line per `bench run` invocation on a results fol
 
 
 def collect(results_dir: Path) -> tuple[list[RunRecord], list[str]]:
-    """Every intact record under ``results_dir`` (each run once), and a line per problem."""
-    found, problems = [], []
-    for path in sorted(results_dir.rglob("*.json")):
-        inside = path.relative_to(results_dir).parts
-        skipped = any(part.endswith(".work") for part in inside[:-1]) or "next-item" in inside
-        if path.name.startswith(".") or skipped:  # next-item records: compare --task next-item
-            continue
-        try:
-            found.append((str(path), read_record(path)))
-        except DataError as error:
-            problems.append(str(error))
-    records, duplicates = deduplicate(found)
-    return records, problems + duplicates
+    """Every trusted like/dislike record under ``results_dir`` (each run once), and problems."""
+    from bench.tasks.like import LIKE
+
+    return collect_records(LIKE, results_dir, deduplicate)
 
 
 def deduplicate(found: list[tuple[str, RunRecord]]) -> tuple[list[RunRecord], list[str]]:

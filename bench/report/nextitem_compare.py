@@ -17,13 +17,11 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from bench.data.nextitem import load_next_item_domain
-from bench.errors import DataError
-from bench.registry import NEXT_ITEM_DOMAINS
+from bench.report.collect import collect
 from bench.report.compare import command_lines, environment_lines, grid_lines
 from bench.store.records import runner_folder
 from bench.tasks.base import variant_label
-from bench.tasks.next_item import TASK, NextItemRecord, read_next_item_record
+from bench.tasks.next_item import NEXT_ITEM, TASK, NextItemRecord
 
 log = logging.getLogger(__name__)
 DOMAIN_LABELS = {"movielens-next": "MovieLens", "lastfm": "LastFM"}
@@ -58,20 +56,8 @@ RUNNER_ORDER = (
 
 
 def collect_next_item(results_dir: Path) -> tuple[list[NextItemRecord], list[str]]:
-    """Every intact next-item record under ``results_dir`` and a line per unreadable one."""
-    records, problems = [], []
-    domains = {}
-    for path in sorted((results_dir / TASK).glob("*/*/*.json")):  # none when it is absent
-        name = path.parent.name
-        if name not in NEXT_ITEM_DOMAINS.names():
-            continue
-        if name not in domains:
-            domains[name] = load_next_item_domain(name)[0]
-        try:
-            records.append(read_next_item_record(path, domains[name]))
-        except DataError as error:
-            problems.append(str(error))
-    return records, problems
+    """Every trusted next-item record under ``results_dir`` and a line per problem."""
+    return collect(NEXT_ITEM, results_dir)
 
 
 STD_NOTE = (

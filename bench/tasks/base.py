@@ -93,11 +93,34 @@ class Cell(Protocol):
 
 
 class Task(Protocol):
-    """What a task provides to :func:`run_cell`, the grid, the store and the comparator."""
+    """What a task provides to :func:`run_cell`, the grid, the store and the comparator.
+
+    Records of every task live at ``<results>/<folder>/<runner label>/<domain>/<cell>.json``
+    (the like task's ``folder`` is ``''``: its records sit in the results folder itself, as
+    since 0.1). A plugin's task registers in ``bench.registry.TASKS`` (entry point group
+    ``tallrec_bench.tasks``, :func:`bench.register_task`, or ``module:attribute``).
+    """
 
     name: str  # a profile's ``task:``, ``--task``
+    folder: str  # its records' folder in a results folder ('' for the results folder)
+    axes: tuple[str, ...]  # grid axes beyond runner x domain x seed: shots, validation...
+    default_profile: str  # what ``bench run --all --task NAME`` runs
+    default_domains: tuple[str, ...]  # domains without ``--domain`` and without a profile
+    default_seeds: tuple[int, ...]
     domains: Registry
     runners: Registry
+
+    def make_cells(
+        self,
+        variants: list[tuple[str, tuple[tuple[str, Any], ...]]],
+        domains: list[str],
+        seeds: list[int],
+        test_limit: int,
+        profile: Any,
+        axes: dict[str, Any],
+    ) -> list:
+        """The cells of checked runner variants x domains x seeds x the task's ``axes``."""
+        ...
 
     def load_domain(self, name: str) -> tuple[Any, str]:
         """The built domain and its data hash."""
@@ -117,8 +140,23 @@ class Task(Protocol):
         """Fit, answer the test samples, check them; the record (``context``: key, paths)."""
         ...
 
-    def read(self, path: Path, domain: Any) -> Any:
-        """A record from disk, its metrics recomputed: DataError when damaged."""
+    def read(self, path: Path, domain: Any = None) -> Any:
+        """A record from disk, its metrics recomputed: DataError when damaged.
+
+        ``domain``: the record's, or None to load it when the task needs it to verify.
+        """
+        ...
+
+    def record_path(self, record: Any, results_dir: Path) -> Path:
+        """Where the cell that made ``record`` keeps it (a record elsewhere is not trusted)."""
+        ...
+
+    def metrics(self, record: Any) -> dict[str, float]:
+        """A record's figures by name, headline first (API rows, generic tables)."""
+        ...
+
+    def column(self, record: Any) -> str:
+        """A record's column in a comparison table (``movie k16``, ``lastfm``)."""
         ...
 
     def figures(self, records: list) -> dict[str, float]:

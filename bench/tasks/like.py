@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 from bench.data.datastore import load_domain
 from bench.data.domain import Domain
 from bench.data.splits import (
+    PAPER_SEEDS,
+    PAPER_SHOTS,
     FewShotManifest,
     fixed_subset,
     make_fewshot,
@@ -24,7 +26,7 @@ from bench.data.splits import (
 )
 from bench.errors import BenchError
 from bench.metrics import log_loss, roc_auc
-from bench.registry import DOMAINS, RUNNERS
+from bench.registry import DOMAINS, PAPER_DOMAINS, RUNNERS
 from bench.store.records import Prediction, RunRecord, read_record, runner_folder
 from bench.tasks import base
 from bench.tasks.base import loaded_domain, variant_label
@@ -54,11 +56,15 @@ class Cell:
 
     def record_path(self, results_dir: Path) -> Path:
         """Where this cell's record lives."""
-        stem = f"k{self.n_shots}-seed{self.seed}-valid-{self.validation}"
-        stem += f"-test{self.test_limit}" if self.test_limit else ""
-        runner = runner_folder(self.runner, self.variant)
-        domain = f"{self.domain}-to-{self.test_domain}" if self.cross_domain else self.domain
-        return results_dir / runner / domain / f"{stem}.json"
+        return like_path(
+            results_dir,
+            runner_folder(self.runner, self.variant),
+            f"{self.domain}-to-{self.test_domain}" if self.cross_domain else self.domain,
+            self.n_shots,
+            self.seed,
+            self.validation,
+            self.test_limit,
+        )
 
     @property
     def cross_domain(self) -> bool:
@@ -75,6 +81,22 @@ class Cell:
         return run_cell(self, results_dir, force)
 
 
+def like_path(
+    results_dir: Path,
+    runner_label: str,
+    domains: str,
+    n_shots: int,
+    seed: int,
+    validation: str,
+    test_limit: int,
+) -> Path:
+    """``<runner label>/<domain or domain-to-test domain>/k<shots>-seed<seed>-...json``."""
+    stem = f"k{n_shots}-seed{seed}-valid-{validation}" + (
+        f"-test{test_limit}" if test_limit else ""
+    )
+    return results_dir / runner_label / domains / f"{stem}.json"
+
+
 def manifest_for(domain: Domain, data_sha256: str, cell: Cell) -> FewShotManifest:
     """The cached manifest of ``cell`` (drawn and written on first use)."""
     path = manifest_path(domain.name, cell.n_shots, cell.seed, cell.validation)
@@ -89,10 +111,44 @@ class LikeTask:
     """The like/dislike task's part of :func:`bench.tasks.base.run_cell`."""
 
     name = "like"
+    folder = ""  # records in the results folder itself (their place since 0.1)
+    axes = ("shots", "validation", "test_domain")
+    default_profile = "quick"
+    default_domains = PAPER_DOMAINS
+    default_seeds = PAPER_SEEDS
     domains = DOMAINS
     runners = RUNNERS
 
     load_domain = staticmethod(load_domain)  # the built domain and its data hash
+
+    def make_cells(
+        self,
+        variants: list[tuple[str, tuple[tuple[str, Any], ...]]],
+        domains: list[str],
+        seeds: list[int],
+        test_limit: int,
+        profile: Any,
+        axes: dict[str, Any],
+    ) -> list[Cell]:
+        """Domains x shots x seeds x runner variants, with the profile's or given axes."""
+        test_domain = self.domains.check(axes["test_domain"]) if "test_domain" in axes else ""
+        return [
+            Cell(
+                runner,
+                domain,
+                k,
+                seed,
+                axes.get("validation") or (profile.validation if profile else "full"),
+                test_domain,
+                test_limit,
+                settings,
+                profile.name if profile else "",
+            )
+            for domain in domains
+            for k in axes.get("shots") or (profile.shots if profile else PAPER_SHOTS)
+            for seed in seeds
+            for runner, settings in variants
+        ]
 
     def prepare(self, cell: Cell, domain: Domain, data_sha256: str) -> FewShotManifest:
         """The cell's few-shot manifest."""
@@ -165,9 +221,31 @@ class LikeTask:
         """CI's figures: {runner label/domain/k<shots>/seed<seed>: AUC}."""
         return {f"{r.runner_label}/{r.domain}/k{r.n_shots}/seed{r.seed}": r.auc for r in records}
 
-    def read(self, path: Path, domain: Domain) -> RunRecord:
+    def read(self, path: Path, domain: Domain | None = None) -> RunRecord:
         """A record, its AUC recomputed from its scores."""
         return read_record(path)
+
+    def record_path(self, record: RunRecord, results_dir: Path) -> Path:
+        """Where the cell that made ``record`` keeps it."""
+        cross = record.tested_on != record.domain
+        return like_path(
+            results_dir,
+            record.runner_label,
+            f"{record.domain}-to-{record.tested_on}" if cross else record.domain,
+            record.n_shots,
+            record.seed,
+            record.validation,
+            record.test_limit,
+        )
+
+    def metrics(self, record: RunRecord) -> dict[str, float]:
+        """AUC and log loss."""
+        return {"auc": record.auc, "log_loss": record.log_loss}
+
+    def column(self, record: RunRecord) -> str:
+        """``movie k16`` (``movie->book k16`` across domains)."""
+        cross = f"->{record.tested_on}" if record.tested_on != record.domain else ""
+        return f"{record.domain}{cross} k{record.n_shots}"
 
     def from_json(self, data: dict[str, Any]) -> RunRecord:
         """A record from its JSON."""

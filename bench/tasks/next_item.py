@@ -111,8 +111,9 @@ class NextItemCell:
 
     def record_path(self, results_dir: Path) -> Path:
         """Where this cell's record lives."""
-        stem = f"seed{self.seed}" + (f"-test{self.test_limit}" if self.test_limit else "")
-        return results_dir / TASK / self.runner_label / self.domain / f"{stem}.json"
+        return next_item_path(
+            results_dir, self.runner_label, self.domain, self.seed, self.test_limit
+        )
 
     @property
     def label(self) -> str:
@@ -124,8 +125,23 @@ class NextItemCell:
         return run_next_item_cell(self, results_dir, force)
 
 
-def read_next_item_record(path: Path, domain: NextItemDomain) -> NextItemRecord:
-    """Read a record; damaged, or with metrics its predictions do not give: an error."""
+def next_item_path(
+    results_dir: Path, runner_label: str, domain: str, seed: int, test_limit: int
+) -> Path:
+    """``next-item/<runner label>/<domain>/seed<seed>[-test<n>].json``."""
+    stem = f"seed{seed}" + (f"-test{test_limit}" if test_limit else "")
+    return results_dir / TASK / runner_label / domain / f"{stem}.json"
+
+
+def read_next_item_record(path: Path, domain: NextItemDomain | None = None) -> NextItemRecord:
+    """Read a record; damaged, or with metrics its predictions do not give: an error.
+
+    Without ``domain``, the one its folder names is loaded (cached per process).
+    """
+    if domain is None:
+        if path.parent.name not in NEXT_ITEM_DOMAINS.names():
+            raise DataError(f"run record {path}: no next-item domain {path.parent.name!r}")
+        domain = base.loaded_domain(path.parent.name, load_next_item_domain)[0]
     try:
         record = NextItemRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, TypeError, KeyError, UnicodeDecodeError) as error:
@@ -144,9 +160,36 @@ class NextItemTask:
     """The next-item task's part of :func:`bench.tasks.base.run_cell`."""
 
     name = TASK
+    folder = TASK
+    axes = ()
+    default_profile = "next-item-cpu"
+    default_seeds = (0,)
     domains = NEXT_ITEM_DOMAINS
     runners = NEXT_ITEM_RUNNERS
     load_domain = staticmethod(load_next_item_domain)  # the built domain and its data hash
+
+    @property
+    def default_domains(self) -> tuple[str, ...]:
+        """Every registered next-item domain."""
+        return tuple(self.domains.names())
+
+    def make_cells(
+        self,
+        variants: list[tuple[str, tuple[tuple[str, Any], ...]]],
+        domains: list[str],
+        seeds: list[int],
+        test_limit: int,
+        profile: Any,
+        axes: dict[str, Any],
+    ) -> list[NextItemCell]:
+        """Domains x seeds x runner variants."""
+        name = profile.name if profile else ""
+        return [
+            NextItemCell(runner, domain, seed, settings, test_limit, name)
+            for domain in domains
+            for seed in seeds
+            for runner, settings in variants
+        ]
 
     def prepare(self, cell: NextItemCell, domain: NextItemDomain, data_sha256: str) -> None:
         """Nothing beyond the domain: a next-item runner trains on the whole train split."""
@@ -219,6 +262,26 @@ class NextItemTask:
         return out
 
     read = staticmethod(read_next_item_record)  # a record, its metrics recomputed
+
+    def record_path(self, record: NextItemRecord, results_dir: Path) -> Path:
+        """Where the cell that made ``record`` keeps it."""
+        return next_item_path(
+            results_dir, record.runner_label, record.domain, record.seed, record.test_limit
+        )
+
+    def metrics(self, record: NextItemRecord) -> dict[str, float]:
+        """``<mode>/<metric>`` (``rank/hit_ratio`` first) of every numeric metric."""
+        found = {
+            f"{mode}/{name}": value
+            for mode, values in record.metrics.items()
+            for name, value in values.items()
+            if isinstance(value, int | float)
+        }
+        return {"rank/hit_ratio": found.pop("rank/hit_ratio")} | found
+
+    def column(self, record: NextItemRecord) -> str:
+        """The domain."""
+        return record.domain
 
     def from_json(self, data: dict[str, Any]) -> NextItemRecord:
         """A record from its JSON."""
