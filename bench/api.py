@@ -28,12 +28,13 @@ def _cells(task, profile, runners, domains, shots, seeds, validation, test_limit
     from bench.grid.profiles import load_profile
 
     loaded = load_profile(profile) if isinstance(profile, str) else profile
-    return select_cells(
+    cells = select_cells(
         task, loaded, runners, domains, shots, seeds, validation, test_limit, changes=settings
     )
+    return cells, TASKS.load(task or (loaded.task if loaded else "like"))
 
 
-def _row(cell: Any, outcome: Any, results_dir: Path) -> dict[str, Any]:
+def _row(task: Any, cell: Any, outcome: Any, results_dir: Path) -> dict[str, Any]:
     row = {
         "task": cell.task,
         "runner": cell.runner,
@@ -48,7 +49,7 @@ def _row(cell: Any, outcome: Any, results_dir: Path) -> dict[str, Any]:
     }
     if outcome.record is None:
         return row
-    metrics = TASKS.load(cell.task).metrics(outcome.record)
+    metrics = task.metrics(outcome.record)
     return row | metrics | {"run_key": outcome.record.run_key}
 
 
@@ -80,13 +81,15 @@ def evaluate(
 
     from bench.grid.local import run_grid
 
-    cells = _cells(task, profile, runners, domains, shots, seeds, validation, test_limit, settings)
+    cells, found = _cells(
+        task, profile, runners, domains, shots, seeds, validation, test_limit, settings
+    )
     if not cells:
         raise UsageError("no cells to run: give at least one runner, domain and seed")
     folder = Path(results_dir)
     summary = run_grid(cells, folder, force=force, quiet=quiet)
     by_cell = {outcome.cell: outcome for outcome in summary.outcomes}
-    return pd.DataFrame([_row(cell, by_cell[cell], folder) for cell in cells])
+    return pd.DataFrame([_row(found, cell, by_cell[cell], folder) for cell in cells])
 
 
 @dataclass(frozen=True)

@@ -209,3 +209,41 @@ def test_a_users_domain_joins_by_register_domain_and_by_entry_point(env, tmp_pat
     assert again.run_key == record.run_key  # the same cell, whichever way the domain came in
     spec = bench_cli("run", "--runner", "like-rate", "--domain", "movie_recent:build", path=path)
     assert spec.returncode == 2 and "unknown domain 'movie_recent:build'" in spec.stderr
+
+
+def test_a_users_task_joins_by_module_attribute_and_register_task(env, tmp_path, monkeypatch):
+    import bench
+    from bench.errors import UsageError
+
+    results = tmp_path / "runs"
+    cell = ["--runner", "like-rate", "--domain", "movie", "--shots", "16", "--seed", "0"]
+    cell += ["--test-limit", "100", "--results-dir", str(results)]
+    ran = bench_cli("run", "--task", "brier_like:BRIER", *cell)
+    assert ran.returncode == 0, ran.stderr
+    path = results / "brier" / "like-rate" / "movie" / "k16-seed0-valid-full-test100.json"
+    record = read_record(path)
+    brier = sum((p.score - p.label) ** 2 for p in record.predictions) / 100
+    table = bench_cli("compare", "--task", "brier_like:BRIER", "--results-dir", str(results))
+    assert table.returncode == 0 and not table.stderr, table.stderr
+    assert f"{brier:.4f}" in table_row(table.stdout, "like-rate").split("auc")[0]
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    from brier_like import BRIER
+
+    bench.register_task("brier", BRIER)
+    rows = bench.evaluate(
+        task="brier",
+        runners=["like-rate"],
+        domains=["movie"],
+        shots=[16],
+        seeds=[0],
+        test_limit=100,
+        results_dir=results,
+    )
+    assert rows.loc[0, "status"] == "reused" and rows.loc[0, "brier"] == pytest.approx(brier)
+    assert list(bench.compare(results, task="brier").frame["metric"]) == [
+        "brier",
+        "auc",
+        "log_loss",
+    ]
+    with pytest.raises(UsageError, match="does not meet the task protocol.*lacks"):
+        bench.register_task("broken", object())
