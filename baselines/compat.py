@@ -18,8 +18,9 @@ Measured on this project's machines:
 6. RecBole's ``Config`` parses ``sys.argv`` itself (and warns about every argument it does
    not know): ``recbole_config`` builds it with an empty command line.
 7. RecBole's Trainer and ``init_logger`` write ``log/``, ``log_tensorboard/`` and ``saved/``
-   into the working directory: this project uses neither, and points every RecBole path
-   option (``data_path``, ``checkpoint_dir``) into the manifest's folder in the cache.
+   into the working directory: this project uses neither; ``data_path`` points into the
+   manifest's folder in the cache and ``checkpoint_dir`` to a fresh private folder per fit
+   (RecBole unpickles a dataset file it finds there).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import torch
 
 from baselines.compat import import_sequential_models, recbole_config
-from baselines.recbole_data import RUNTIME_SETTINGS, SHARED_USER
+from baselines.recbole_data import RUNTIME_SETTINGS, SHARED_USER, private_checkpoint_dir
 from baselines.sequential import MODEL_PARAMS
 from baselines.training import train_with_early_stopping
 from bench import config as bench_config
@@ -66,7 +66,7 @@ def _write_atomic_files(domain: NextItemDomain, data_sha256: str) -> Path:
 def _settings(folder: Path) -> dict[str, Any]:
     return {
         "data_path": str(folder),
-        "checkpoint_dir": str(folder / "saved"),
+        "checkpoint_dir": private_checkpoint_dir(),
         "benchmark_filename": ["train", "valid", "test"],
         "alias_of_item_id": ["item_id_list"],
         "MAX_ITEM_LIST_LENGTH": HISTORY_LENGTH,

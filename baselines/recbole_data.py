@@ -17,6 +17,9 @@ Adapter rules (RecBole pitfalls measured on this stack):
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,11 +91,22 @@ def write_atomic_files(domain: Domain, manifest: FewShotManifest, max_history: i
     return AtomicFiles(folder, longest)
 
 
+def private_checkpoint_dir() -> str:
+    """A fresh, empty folder for RecBole's ``checkpoint_dir``, removed when the process ends.
+
+    RecBole's ``create_dataset`` unpickles ``<checkpoint_dir>/<dataset>-<class>.pth``
+    whenever it exists; inside the shared cache a planted file would run as code.
+    """
+    folder = tempfile.mkdtemp(prefix="bench-recbole-")
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
 def recbole_settings(files: AtomicFiles) -> dict[str, Any]:
     """The RecBole config keys that describe the data (shared by every model)."""
     return {
         "data_path": str(files.data_path),
-        "checkpoint_dir": str(files.data_path / "saved"),
+        "checkpoint_dir": private_checkpoint_dir(),
         "benchmark_filename": ["train", "valid", "test"],
         "alias_of_item_id": ["item_id_list"],
         "LABEL_FIELD": "label",

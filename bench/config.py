@@ -4,7 +4,8 @@
   Default: ``<BENCH_CACHE>/raw``, where downloads go.
 - ``BENCH_CACHE``: built datasets and few-shot manifests. Default: ``$XDG_CACHE_HOME/tallrec-bench``
   (``~/.cache/tallrec-bench``).
-- ``BENCH_OFFLINE=1``: never try to download a missing raw file.
+- ``BENCH_OFFLINE=1``: never try to download a missing raw file; the model hub's offline
+  switches (``HF_HUB_OFFLINE`` and the like) are set too.
 - ``BENCH_MIRROR``: a base URL that replaces ``https://raw.githubusercontent.com`` for downloads.
 - ``BENCH_THREADS``: torch threads of a run (default: every CPU; the Ray executor sets it).
 """
@@ -40,6 +41,24 @@ def threads() -> int:
 def offline() -> bool:
     """True when downloads are disabled."""
     return os.environ.get("BENCH_OFFLINE", "").lower() in {"1", "true", "yes"}
+
+
+HUB_OFFLINE = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+def hub_offline() -> None:
+    """With ``BENCH_OFFLINE``, switch the model hub's own offline modes on too.
+
+    Run when this module is imported, before transformers or sentence-transformers are, so
+    a hub id (``--set text_encoder=...``) fails at once instead of looking up the hub. A
+    value the user set stays.
+    """
+    if offline():
+        for variable in HUB_OFFLINE:
+            os.environ.setdefault(variable, "1")
+
+
+hub_offline()
 
 
 def download_url(url: str) -> str:

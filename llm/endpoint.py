@@ -32,6 +32,19 @@ from bench.errors import BenchError
 APIS = ("completions", "chat")
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse every redirect: urllib would send the API key on to the new host."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
+        raise BenchError(
+            f"endpoint {req.full_url} redirected ({code}) to {newurl}: refused, so the API key "
+            "goes nowhere else; give the final URL with --set endpoint=URL"
+        )
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 @dataclass(frozen=True)
 class EndpointSettings:
     """Where to ask and how; part of the run key."""
@@ -131,7 +144,7 @@ class EndpointScorer:
         request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
         for attempt in range(attempts):
             try:
-                with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as reply:
+                with _OPENER.open(request, timeout=self.settings.timeout_s) as reply:
                     return json.loads(reply.read())
             except urllib.error.HTTPError as error:
                 retry = error.code == 429 or error.code >= 500

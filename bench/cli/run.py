@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from bench.data.splits import (
     VALIDATION_MODES,
 )
-from bench.errors import UsageError
-from bench.files import atomic_write_text
+from bench.errors import BenchError, UsageError
+from bench.files import append_line
 from bench.registry import RUNNERS, TASKS
 from bench.report.compare import (
     GRID_LOG,
@@ -87,8 +87,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         "environment": environment(),
     }
     log_path = results_dir / GRID_LOG
-    previous = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
-    atomic_write_text(log_path, previous + json.dumps(line, sort_keys=True) + "\n")
+    try:
+        append_line(log_path, json.dumps(line, sort_keys=True))
+    except OSError as error:  # a link planted as the log, a read-only folder
+        raise BenchError(f"cannot add this run's line to {log_path} ({error}): fix it") from None
     print(
         f"{len(cells)} cells: {len(summary.computed)} computed, {len(summary.reused)} reused, "
         f"{len(summary.failed)} failed in {wall_s:.1f} s; records in {results_dir}"
@@ -101,6 +103,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     for cell, message in summary.failed:
         print(f"failed: {cell.record_path(results_dir)}: {message}", file=sys.stderr)
     return 1 if summary.failed else 0
+
+
+def natural(text: str) -> int:
+    """A whole number >= 0 (argparse type: anything else is a usage error, exit 2)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return int(text)
+
+
+def positive(text: str) -> int:
+    """A whole number >= 1."""
+    if natural(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return int(text)
 
 
 def add_parser(commands: Any) -> None:
@@ -118,8 +134,8 @@ def add_parser(commands: Any) -> None:
     )
     run.add_argument("--runner", "--runners", nargs="+", help=", ".join(RUNNERS.names()))
     run.add_argument("--domain", "--domains", nargs="+", help="default: movie book")
-    run.add_argument("--shots", nargs="+", type=int, help="default: 16 64 256")
-    run.add_argument("--seed", "--seeds", nargs="+", type=int, help="default: 0 1 2 3 4")
+    run.add_argument("--shots", nargs="+", type=positive, help="default: 16 64 256")
+    run.add_argument("--seed", "--seeds", nargs="+", type=natural, help="default: 0 1 2 3 4")
     run.add_argument("--validation", choices=VALIDATION_MODES, help="default: full")
     run.add_argument(
         "--results-dir", type=Path, help="default: runs/<profile>/ with a profile, else runs/"
@@ -141,7 +157,7 @@ def add_parser(commands: Any) -> None:
     run.add_argument("--test-domain", help="LLM runners: test on another domain (cross-domain)")
     run.add_argument(
         "--test-limit",
-        type=int,
+        type=positive,
         metavar="N",
         help="score a fixed subset of N test samples (smoke runs; marked in tables)",
     )

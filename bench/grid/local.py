@@ -85,12 +85,22 @@ class GridSummary:
         self.overhead_seconds += outcome.seconds - run
 
 
+def open_unlinked(path: Path, flags: int) -> int:
+    """``os.open`` that refuses a symbolic link (a planted one would write elsewhere)."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o666)
+    except OSError as error:
+        if path.is_symlink():
+            raise BenchError(f"{path} is a symbolic link: remove it and rerun") from None
+        raise BenchError(f"cannot open {path} ({error.strerror}): fix its folder") from None
+
+
 @contextmanager
 def cell_lock(record_path: Path, wait: bool) -> Iterator[bool]:
     """Hold the cell's lock (yield True), or yield False when another process holds it."""
     lock_path = record_path.with_suffix(".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = open_unlinked(lock_path, os.O_RDWR | os.O_CREAT)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -105,7 +115,11 @@ def cell_lock(record_path: Path, wait: bool) -> Iterator[bool]:
 @contextmanager
 def cell_log(record_path: Path) -> Iterator[None]:
     """Send this process's log records to ``<cell>.log`` while the cell runs."""
-    handler = logging.FileHandler(record_path.with_suffix(".log"), encoding="utf-8")
+    log_path = record_path.with_suffix(".log")
+    stream = os.fdopen(
+        open_unlinked(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "a", encoding="utf-8"
+    )
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
@@ -114,6 +128,7 @@ def cell_log(record_path: Path) -> Iterator[None]:
     finally:
         root.removeHandler(handler)
         handler.close()
+        stream.close()
 
 
 def error_path(record_path: Path) -> Path:

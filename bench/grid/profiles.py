@@ -47,6 +47,16 @@ class Profile:
         return dict(self.settings.get(name, {})) | changes
 
 
+def _whole(values: Any, key: str, minimum: int) -> tuple[int, ...]:
+    """``values`` as whole numbers >= ``minimum``; ``1.7``, ``"2"``, ``true``, ``-5``: errors."""
+    if not isinstance(values, list | tuple):
+        raise ValueError(f"{key} must be a list, not {values!r}")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{key} must be whole numbers >= {minimum}, not {value!r}")
+    return tuple(values)
+
+
 def profile_names() -> list[str]:
     """Profiles shipped with the suite."""
     return sorted(path.stem for path in PROFILES_DIR.glob("*.yaml"))
@@ -62,7 +72,13 @@ def load_profile(name: str) -> Profile:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise UsageError(f"profile {path} is not valid YAML ({error}): fix the file") from None
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise UsageError(f"profile {path}: {problem}{line}: fix the file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise UsageError(f"profile {path} cannot be read ({reason}): give a YAML file") from None
     if not isinstance(data, dict) or set(data) - _KEYS or not {"runners", "domains"} <= set(data):
         raise UsageError(
             f"profile {path}: expected keys {sorted(_KEYS)} (runners and domains required), "
@@ -83,10 +99,10 @@ def load_profile(name: str) -> Profile:
             description=str(data.get("description", "")),
             runners=tuple(str(r) for r in data["runners"]),
             domains=tuple(domains.check(d) for d in data["domains"]),
-            shots=tuple(int(k) for k in data.get("shots", (16, 64, 256))),
-            seeds=tuple(int(s) for s in data.get("seeds", (0, 1, 2, 3, 4))),
+            shots=_whole(data.get("shots", (16, 64, 256)), "shots", 1),
+            seeds=_whole(data.get("seeds", (0, 1, 2, 3, 4)), "seeds", 0),
             validation=str(data.get("validation", "full")),
-            test_limit=int(data.get("test_limit", 0)),
+            test_limit=_whole([data.get("test_limit", 0)], "test_limit", 0)[0],
             settings={runners.check(r): dict(v) for r, v in (data.get("settings") or {}).items()},
             task=task,
         )

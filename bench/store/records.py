@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from bench.errors import DataError
+from bench.errors import BenchError, DataError
 from bench.files import atomic_write_text, canonical_json, sha256_bytes
 from bench.metrics import roc_auc
 
@@ -206,8 +206,10 @@ def read_record(path: Path) -> RunRecord:
     """Read a record; a truncated or altered one is an error, never a result."""
     try:
         record = RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, TypeError, KeyError, UnicodeDecodeError) as error:
+        matches = abs(record.recomputed_auc() - float(record.auc)) <= 1e-12
+    except (BenchError, OSError, ValueError, TypeError, KeyError) as error:
+        # JSONDecodeError is a ValueError; a NaN score or a string AUC lands here too
         raise DataError(f"run record {path} is damaged ({error}): delete it and rerun") from None
-    if abs(record.recomputed_auc() - record.auc) > 1e-12:
+    if not matches:
         raise DataError(f"run record {path}: AUC does not match its scores: delete it and rerun")
     return record
