@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.errors import BenchError
+
 
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of ``data``."""
@@ -88,6 +90,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def open_unlinked(path: Path, flags: int) -> int:
+    """``os.open`` that refuses a symbolic link (a planted one would write elsewhere)."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o666)
+    except OSError as error:
+        if path.is_symlink():
+            raise BenchError(f"{path} is a symbolic link: remove it and rerun") from None
+        raise BenchError(f"cannot open {path} ({error.strerror}): fix its folder") from None
+
+
 def append_line(path: Path, line: str) -> None:
     """Append one line to ``path`` under an exclusive lock, in one write; never via a link.
 
@@ -96,8 +108,7 @@ def append_line(path: Path, line: str) -> None:
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
-    descriptor = os.open(path, flags, 0o666)
+    descriptor = open_unlinked(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         os.write(descriptor, (line.rstrip("\n") + "\n").encode("utf-8"))

@@ -202,3 +202,21 @@ def test_unreadable_profiles_and_folders_are_one_line(env, tmp_path):
     a_file.write_text("")
     ran = bench("run", *CELL, "--domain", "movie", "--seed", "0", "--results-dir", str(a_file))
     assert ran.returncode in (1, 2) and "Traceback" not in ran.stderr, ran.stderr
+
+
+def test_linked_records_and_folders_named_like_records_are_listed_not_read(env, tmp_path):
+    results = tmp_path / "runs"
+    args = ["run", *CELL, "--domain", "movie", "--seed", "0", "--results-dir", str(results)]
+    assert bench(*args).returncode == 0
+    folder = results / "like-rate" / "movie"
+    (folder / "k16-seed1-valid-full-test100.json").symlink_to(tmp_path / "gone.json")  # dangling
+    (folder / "k16-seed2-valid-full-test100.json").symlink_to(
+        folder / "k16-seed0-valid-full-test100.json"
+    )
+    (folder / "k16-seed3-valid-full-test100.json").mkdir()
+    table = bench("compare", "--results-dir", str(results))
+    assert table.returncode == 0 and "Traceback" not in table.stderr, table.stderr
+    warnings = table.stderr.strip().splitlines()
+    assert sum("is a symbolic link" in w for w in warnings) == 2
+    assert sum("is not a file" in w for w in warnings) == 1 and len(warnings) == 3
+    assert "±" not in next(line for line in table.stdout.splitlines() if line.startswith("like"))

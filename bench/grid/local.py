@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from bench.errors import BenchError
-from bench.files import atomic_write_text
+from bench.files import atomic_write_text, open_unlinked
 from bench.store.records import RunRecord
 from bench.tasks.like import Cell
 
@@ -83,16 +83,6 @@ class GridSummary:
         run = outcome.record.run_seconds
         self.run_seconds += run
         self.overhead_seconds += outcome.seconds - run
-
-
-def open_unlinked(path: Path, flags: int) -> int:
-    """``os.open`` that refuses a symbolic link (a planted one would write elsewhere)."""
-    try:
-        return os.open(path, flags | os.O_NOFOLLOW, 0o666)
-    except OSError as error:
-        if path.is_symlink():
-            raise BenchError(f"{path} is a symbolic link: remove it and rerun") from None
-        raise BenchError(f"cannot open {path} ({error.strerror}): fix its folder") from None
 
 
 @contextmanager

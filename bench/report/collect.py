@@ -60,17 +60,14 @@ def _task_folders() -> set[str]:
     return folders
 
 
-def _linked(path: Path, results_dir: Path) -> bool:
-    """Whether ``path`` or a folder between it and ``results_dir`` is a symbolic link."""
-    inside = path.relative_to(results_dir).parts
-    return any(results_dir.joinpath(*inside[: i + 1]).is_symlink() for i in range(len(inside)))
-
-
 def read_records(task: Any, results_dir: Path) -> tuple[Found, list[str]]:
     """Every intact record of ``task`` at its own cell's path, and a line per problem."""
     found, problems = [], []
+    root = results_dir / task.folder
+    if task.folder and root.is_symlink():  # os.walk would enter it
+        return [], [f"{root} is a symbolic link: not read (replace it with the folder)"]
     for path in record_files(task, results_dir):
-        if _linked(path, results_dir):
+        if path.is_symlink():  # os.walk enters no linked folder: only a file can be one
             problems.append(f"{path} is a symbolic link: not read (replace it with the file)")
             continue
         if not path.is_file():

@@ -27,6 +27,7 @@ from bench.tasks.runner import with_settings
 log = logging.getLogger(__name__)
 _LOADED: dict[tuple[Path, Callable, str], tuple[Any, str]] = {}  # loaded by this process
 D = TypeVar("D")
+Variants = list[tuple[str, tuple[tuple[str, Any], ...]]]  # (runner, its changed settings)
 
 
 def loaded_domain(name: str, loader: Callable[[str], tuple[D, str]]) -> tuple[D, str]:
@@ -112,7 +113,7 @@ class Task(Protocol):
 
     def make_cells(
         self,
-        variants: list[tuple[str, tuple[tuple[str, Any], ...]]],
+        variants: Variants,
         domains: list[str],
         seeds: list[int],
         test_limit: int,

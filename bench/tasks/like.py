@@ -123,7 +123,7 @@ class LikeTask:
 
     def make_cells(
         self,
-        variants: list[tuple[str, tuple[tuple[str, Any], ...]]],
+        variants: base.Variants,
         domains: list[str],
         seeds: list[int],
         test_limit: int,

@@ -175,7 +175,7 @@ class NextItemTask:
 
     def make_cells(
         self,
-        variants: list[tuple[str, tuple[tuple[str, Any], ...]]],
+        variants: base.Variants,
         domains: list[str],
         seeds: list[int],
         test_limit: int,
