@@ -29,7 +29,7 @@ from baselines.recbole_data import (
     recbole_settings,
     write_atomic_files,
 )
-from baselines.text import DEFAULT_ENCODER
+from baselines.text import DEFAULT_ENCODER, PRECISION
 from baselines.training import train_with_early_stopping
 from bench.config import threads as bench_threads
 from bench.data.domain import Domain
@@ -123,10 +123,15 @@ class SequentialRunner:
 
     def config(self) -> dict[str, Any]:
         """The settings and the seed: part of the run key."""
-        return asdict(self.settings) | {
-            "seed": self.seed,
-            "deviations": DEVIATIONS[self.settings.model],
-        }
+        text = {"text_precision": PRECISION} if self.settings.text_encoder else {}
+        return (
+            asdict(self.settings)
+            | text
+            | {
+                "seed": self.seed,
+                "deviations": DEVIATIONS[self.settings.model],
+            }
+        )
 
     def fit(self, domain: Domain, manifest: FewShotManifest, workdir: Path) -> dict[str, Any]:
         """Train on the manifest's samples, keep the best validation epoch."""
@@ -154,8 +159,11 @@ class SequentialRunner:
         )
         init_seed(self.seed, reproducibility=True)
         model = model_class(config, train_data)
-        if settings.text_encoder:
-            self._initialise_from_text(model, domain)
+        text = (
+            {"text_embeddings_sha256": self._initialise_from_text(model, domain)}
+            if settings.text_encoder
+            else {}
+        )
         train = train_data.inter_feat
         if settings.dros_alpha:
             counts = torch.bincount(train[train_data.iid_field], minlength=train_data.item_num)
@@ -188,7 +196,7 @@ class SequentialRunner:
             "threads": self.threads,
             "parameters": sum(p.numel() for p in model.parameters()),
             "recbole_data": str(files.data_path),
-        }
+        } | text
 
     def _diverged(self, what: str, epoch: int) -> BenchError:
         return BenchError(
@@ -208,10 +216,11 @@ class SequentialRunner:
                 out.extend(torch.sigmoid(logits).tolist())
         return out
 
-    def _initialise_from_text(self, model: Any, domain: Domain) -> None:
+    def _initialise_from_text(self, model: Any, domain: Domain) -> str:
+        """Item embeddings from the item texts (-BERT); returns the text embeddings' sha256."""
         from baselines.text import project, text_embeddings
 
-        catalogue = text_embeddings(list(domain.items.values()), self.settings.text_encoder)
+        catalogue, digest = text_embeddings(list(domain.items.values()), self.settings.text_encoder)
         position = {item_id: index for index, item_id in enumerate(domain.items)}
         tokens = [str(token) for token in self.dataset.field2id_token[self.dataset.iid_field]]
         rows = [row for row, token in enumerate(tokens) if token in position]
@@ -220,6 +229,7 @@ class SequentialRunner:
         projected = project(vectors, weight.shape[1], float(weight.detach().std()))
         with torch.no_grad():
             weight[torch.tensor(rows)] = torch.from_numpy(projected)
+        return digest
 
     def to_interaction(self, samples: Sequence[Sample]) -> Any:
         """RecBole ``Interaction`` for ``samples`` in the fitted dataset's id space."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from bench.data.schema import Item
 from bench.data.sources import package_file
 from bench.data.tallrec_format import item_text
 from bench.errors import BenchError
-from bench.files import atomic_write_bytes, canonical_json, sha256_bytes
+from bench.files import atomic_write_bytes, atomic_write_text, canonical_json, sha256_bytes
 
 log = logging.getLogger(__name__)
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
@@ -34,21 +35,31 @@ def item_texts(items: list[Item]) -> list[str]:
     return [item_text(item) for item in items]
 
 
-def text_embeddings(items: list[Item], encoder: str = DEFAULT_ENCODER) -> np.ndarray:
-    """(items, dim) float32 sentence embeddings, read from the cache when present.
+# Encoded in float64 and rounded to 1e-6, the embeddings are the same on every x86 CPU: in
+# float32 the kernels of each instruction set (AVX-512, AVX2, none) differ by up to 2e-7,
+# enough to flip a -BERT baseline's early stopping; in float64 they differ by about 4e-16.
+PRECISION = "float64, rounded to 1e-6"
+_DECIMALS = 6
+
+
+def text_embeddings(items: list[Item], encoder: str = DEFAULT_ENCODER) -> tuple[np.ndarray, str]:
+    """(items, dim) float32 sentence embeddings and their sha256, from the cache when intact.
 
     Pass a domain's whole item table in its canonical order: the cache key is the encoder
-    and the exact (id, text) list, so one table is encoded once.
+    and the exact (id, text) list, so one table is encoded once. A cached array is used only
+    when its bytes match the hash stored beside it; anything else is encoded again.
     """
     texts = item_texts(items)
-    key = sha256_bytes(canonical_json([encoder, [i.item_id for i in items], texts]).encode())
+    identity = [encoder, PRECISION, [i.item_id for i in items], texts]
+    key = sha256_bytes(canonical_json(identity).encode())
     path = config.cache_dir() / "text-embeddings" / f"{key[:24]}.npy"
-    if path.exists():
-        return np.load(path)
+    cached = _read_cached(path, len(items))
+    if cached is not None:
+        return cached
     try:
         from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(encoder_location(encoder), device="cpu")
+        model = SentenceTransformer(encoder_location(encoder), device="cpu").double()
     except (OSError, ValueError) as error:
         raise BenchError(
             f"text encoder {encoder!r} could not be loaded ({str(error).splitlines()[0]}): "
@@ -63,11 +74,31 @@ def text_embeddings(items: list[Item], encoder: str = DEFAULT_ENCODER) -> np.nda
         time.perf_counter() - started,
         path,
     )
-    vectors = np.asarray(vectors, dtype=np.float32)
+    vectors = np.round(np.asarray(vectors, dtype=np.float64), _DECIMALS).astype(np.float32)
     buffer = io.BytesIO()
-    np.save(buffer, vectors)
-    atomic_write_bytes(path, buffer.getvalue())
-    return vectors
+    np.save(buffer, vectors, allow_pickle=False)
+    content = buffer.getvalue()
+    atomic_write_bytes(path, content)
+    atomic_write_text(path.with_suffix(".sha256"), sha256_bytes(content) + "\n")
+    return vectors, sha256_bytes(vectors.tobytes())
+
+
+def _read_cached(path: Path, rows: int) -> tuple[np.ndarray, str] | None:
+    """The cached array and its hash when the file matches its stored sha256, else None."""
+    try:
+        content = path.read_bytes()
+        expected = path.with_suffix(".sha256").read_text(encoding="ascii").strip()
+        if sha256_bytes(content) != expected:
+            raise ValueError("checksum mismatch")
+        vectors = np.load(io.BytesIO(content), allow_pickle=False)
+        if vectors.dtype != np.float32 or vectors.ndim != 2 or len(vectors) != rows:
+            raise ValueError(f"shape {vectors.shape} {vectors.dtype}")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        log.warning("re-encoding item texts: cached %s is damaged (%s)", path, error)
+        return None
+    return vectors, sha256_bytes(vectors.tobytes())
 
 
 def project(vectors: np.ndarray, dim: int, std: float) -> np.ndarray:

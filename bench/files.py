@@ -113,6 +113,8 @@ def append_line(path: Path, line: str) -> None:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         os.write(descriptor, (line.rstrip("\n") + "\n").encode("utf-8"))
         os.fsync(descriptor)
+    except OSError as error:  # name the file (os.write's error does not)
+        raise OSError(error.errno, error.strerror, str(path)) from None
     finally:
         os.close(descriptor)  # releases the lock
 

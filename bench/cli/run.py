@@ -86,8 +86,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         "grid_overhead_s": round(summary.overhead_seconds, 2),
         "environment": environment(),
     }
-    log_path = results_dir / GRID_LOG
-    append_line(log_path, json.dumps(line, sort_keys=True))
+    try:
+        append_line(results_dir / GRID_LOG, json.dumps(line, sort_keys=True))
+    except OSError as error:  # the records are written; say what is missing and go on
+        print(
+            f"warning: {error.filename}: {error.strerror}: this run is not logged", file=sys.stderr
+        )
     print(
         f"{len(cells)} cells: {len(summary.computed)} computed, {len(summary.reused)} reused, "
         f"{len(summary.failed)} failed in {wall_s:.1f} s; records in {results_dir}"
@@ -99,6 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     for cell, message in summary.failed:
         print(f"failed: {cell.record_path(results_dir)}: {message}", file=sys.stderr)
+    if any(outcome.usage for outcome in summary.outcomes):
+        return 2  # bad input, as for a usage error before the grid
     return 1 if summary.failed else 0
 
 

@@ -138,7 +138,7 @@ def _check_current(card: Card, manifest: dict[str, Any]) -> None:
     if manifest.get("pinned_by", "outputs") == "outputs":
         stale = bool(card.outputs) and manifest["files"] != card.outputs
     else:
-        sources = manifest["sources"]
+        sources = manifest.get("sources", {})
         stale = any(
             sources.get(entry.path) != entry.sha256
             for entry in card.files
@@ -178,19 +178,26 @@ def read_verified(name: str) -> tuple[dict[str, Any], dict[str, bytes]]:
     path = folder / MANIFEST
     fix = f"run `python -m bench data build --domain {name} --force`"
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
         hashes = manifest["files"]
         recorded = manifest["data_sha256"]
+        if not all(isinstance(value, str) and "/" not in key for key, value in hashes.items()):
+            raise TypeError("files must map file names to sha256 strings")
+        if not isinstance(manifest.get("sources", {}), dict):
+            raise TypeError("sources must map files to sha256 strings")
     except FileNotFoundError:
         raise DataError(f"{name} is not built ({path} missing): {fix}") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as error:
         raise DataError(f"{path} is damaged ({error!r}): {fix}") from None
     if manifest.get("format_version") != FORMAT_VERSION or data_sha256(hashes) != recorded:
         raise DataError(f"{path} is stale or inconsistent: {fix}")
     contents = {}
     for file_name, expected in hashes.items():
         file_path = folder / file_name
-        content = file_path.read_bytes() if file_path.exists() else b""
+        try:
+            content = file_path.read_bytes()
+        except OSError:  # missing, a folder, unreadable: rebuilt like a damaged file
+            content = b""
         if sha256_bytes(content) != expected:
             raise DataError(f"cached {file_path} is missing or fails its checksum: {fix}")
         contents[file_name] = content

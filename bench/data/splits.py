@@ -45,6 +45,21 @@ def fixed_subset(items: Sequence[T], size: int, seed: int) -> list[T]:
     return [items[i] for i in keep]
 
 
+def test_subset(domain: Any, limit: int) -> list[Any]:
+    """The test samples a run scores: the fixed subset of ``limit`` (0: the whole split).
+
+    A limit above the split's size is refused rather than labelled with a count that was
+    not scored.
+    """
+    test = domain.samples("test")
+    if limit > len(test):
+        raise UsageError(
+            f"test limit {limit} exceeds {domain.name}'s {len(test)} test samples: "
+            f"use at most {len(test)}, or 0 for the whole split"
+        )
+    return fixed_subset(test, limit, seed=0)
+
+
 @dataclass(frozen=True)
 class FewShotManifest:
     """Which samples a run trains and validates on, tied to one exact build of the data."""
@@ -121,12 +136,12 @@ def write_manifest(manifest: FewShotManifest, path: Path) -> None:
 def read_manifest(path: Path, data_sha256: str | None = None) -> FewShotManifest:
     """Read a manifest; with ``data_sha256``, refuse one drawn from other data."""
     try:
-        manifest = FewShotManifest.from_json(json.loads(path.read_text(encoding="utf-8")))
+        manifest = FewShotManifest.from_json(json.loads(path.read_bytes().decode("utf-8")))
     except FileNotFoundError:
         raise DataError(
             f"manifest {path} not found: create it with `python -m bench split`"
         ) from None
-    except (json.JSONDecodeError, TypeError, KeyError) as error:
+    except (ValueError, TypeError, KeyError, AttributeError, OSError) as error:
         raise DataError(f"manifest {path} is damaged ({error}): recreate it with --force") from None
     if data_sha256 is not None and manifest.data_sha256 != data_sha256:
         raise DataError(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from bench.errors import BenchError
+from bench.errors import BenchError, UsageError
 from bench.files import atomic_write_text, open_unlinked
 from bench.store.records import RunRecord
 from bench.tasks.like import Cell
@@ -43,6 +43,7 @@ class Outcome:
     computed: bool = False
     error: str | None = None
     seconds: float = 0.0  # wall time of the attempt, lock and record included
+    usage: bool = False  # it failed on bad input (a setting, a limit), not while computing
 
     def line(self) -> str:
         """One line for the progress output."""
@@ -146,8 +147,15 @@ def execute_cell(
                 str(error) if isinstance(error, BenchError) else f"{type(error).__name__}: {error}"
             )
             failure = {"cell": cell.__dict__, "error": message, "traceback": traceback.format_exc()}
-            atomic_write_text(error_path(path), json.dumps(failure, indent=1, default=str) + "\n")
-            return Outcome(cell, error=message, seconds=time.perf_counter() - started)
+            try:
+                text = json.dumps(failure, indent=1, default=str) + "\n"
+                atomic_write_text(error_path(path), text)
+            except OSError as write_error:  # a full disk: the message still reaches the user
+                message += f" (and {error_path(path).name} not written: {write_error.strerror})"
+            seconds = time.perf_counter() - started
+            return Outcome(
+                cell, error=message, seconds=seconds, usage=isinstance(error, UsageError)
+            )
         error_path(path).unlink(missing_ok=True)
     return Outcome(cell, record, computed, seconds=time.perf_counter() - started)
 

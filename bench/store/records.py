@@ -142,6 +142,22 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def cpu_capability() -> str:
+    """The widest vector instructions torch's CPU kernels use: AVX512, AVX2 or DEFAULT.
+
+    ``ATEN_CPU_CAPABILITY`` caps it; the last bits of float32 results depend on it.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            flags = next((line.split()[2:] for line in info if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    found = "AVX512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "DEFAULT"
+    order = ("DEFAULT", "AVX2", "AVX512")
+    cap = os.environ.get("ATEN_CPU_CAPABILITY", "").upper()
+    return min(found, cap, key=order.index) if cap in order else found
+
+
 @functools.cache
 def environment() -> dict[str, Any]:
     """Versions, machine and commit as of this process's first call (the code it runs)."""
@@ -170,6 +186,7 @@ def environment() -> dict[str, Any]:
         "machine": (
             f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, {_cpu_model()}"
         ),
+        "cpu_capability": cpu_capability(),
         "git_commit": commit or None,
         "git_dirty": dirty,
     }

@@ -42,8 +42,10 @@ def variant_label(settings: tuple[tuple[str, Any], ...]) -> str:
     """A readable, file-name-safe label of changed runner settings ('' for none)."""
     import re
 
-    text = ",".join(f"{key}={value}" for key, value in settings)
-    text = re.sub(r"[^A-Za-z0-9._=,-]+", "_", text)
+    raw = ",".join(f"{key}={value}" for key, value in settings)
+    text = re.sub(r"[^A-Za-z0-9._=,-]+", "_", raw)
+    if text != raw:  # characters replaced: a hash of the original keeps labels apart
+        return f"{text[:60]}~{sha256_bytes(raw.encode())[:12]}"
     return text if len(text) <= 80 else f"{text[:60]}~{sha256_bytes(text.encode())[:12]}"
 
 

@@ -6,6 +6,7 @@ the record keeps every test sample's score, and its AUC is recomputed when it is
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -18,18 +19,20 @@ from bench.data.splits import (
     PAPER_SEEDS,
     PAPER_SHOTS,
     FewShotManifest,
-    fixed_subset,
     make_fewshot,
     manifest_path,
     read_manifest,
+    test_subset,
     write_manifest,
 )
-from bench.errors import BenchError
+from bench.errors import BenchError, DataError
 from bench.metrics import log_loss, roc_auc
 from bench.registry import DOMAINS, PAPER_DOMAINS, RUNNERS
 from bench.store.records import Prediction, RunRecord, read_record, runner_folder
 from bench.tasks import base
 from bench.tasks.base import loaded_domain, variant_label
+
+log = logging.getLogger(__name__)
 
 __all__ = ["LIKE", "Cell", "loaded_domain", "manifest_for", "run_cell"]
 
@@ -98,11 +101,20 @@ def like_path(
 
 
 def manifest_for(domain: Domain, data_sha256: str, cell: Cell) -> FewShotManifest:
-    """The cached manifest of ``cell`` (drawn and written on first use)."""
+    """The manifest of ``cell``, kept in the cache for users to read.
+
+    The draw is cheap and exact, so it is made every time: a cached file that is missing,
+    damaged or differs from the draw is (re)written, never trusted.
+    """
     path = manifest_path(domain.name, cell.n_shots, cell.seed, cell.validation)
-    if path.exists():
-        return read_manifest(path, data_sha256)
     manifest = make_fewshot(domain, data_sha256, cell.n_shots, cell.seed, cell.validation)
+    try:
+        if read_manifest(path, data_sha256) == manifest:
+            return manifest
+        log.warning("cached manifest %s differs from the draw: rewritten", path)
+    except DataError as error:
+        if path.exists() or path.is_symlink():
+            log.warning("rewriting the cached manifest: %s", error)
     write_manifest(manifest, path)
     return manifest
 
@@ -180,13 +192,14 @@ class LikeTask:
     ) -> RunRecord:
         """Fit on the manifest, score the (subset of the) test split, check the scores."""
         started = time.perf_counter()
-        training = runner.fit(domain, manifest, context["workdir"])
-        fitted = time.perf_counter()
         test_domain = domain
         if cell.cross_domain:
             test_domain, _ = loaded_domain(cell.test_domain, load_domain)
+        test = test_subset(test_domain, cell.test_limit)  # a bad limit fails before fitting
+        training = runner.fit(domain, manifest, context["workdir"])
+        fitted = time.perf_counter()
+        if cell.cross_domain:
             runner.use_domain(test_domain)
-        test = fixed_subset(test_domain.samples("test"), cell.test_limit, seed=0)
         scores = [float(score) for score in runner.score(test)]
         notes = runner.scoring_notes()
         if notes is not None:

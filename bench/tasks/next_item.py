@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bench.data.nextitem import NextItemDomain, NextItemSample, load_next_item_domain
-from bench.data.splits import fixed_subset
+from bench.data.splits import test_subset
 from bench.errors import BenchError, DataError
 from bench.nextitem_metrics import (
     RULES,
@@ -221,9 +221,9 @@ class NextItemTask:
     ) -> NextItemRecord:
         """Fit, rank every test sample's candidates, generate answers when the runner does."""
         started = time.perf_counter()
+        test = test_subset(domain, cell.test_limit)  # a bad limit fails before fitting
         training = runner.fit(domain, context["data_sha256"], context["workdir"])
         fitted = time.perf_counter()
-        test = fixed_subset(domain.samples("test"), cell.test_limit, seed=0)
         scores = runner.rank(test)
         ranked = time.perf_counter()
         answers = runner.generate(test)

@@ -14,7 +14,7 @@ free-text answer per sample).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields, replace
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -69,17 +69,80 @@ class NextItemRunner(Protocol):
 
 
 def with_settings(runner: type, **changes: Any) -> type:
-    """A runner class like ``runner`` whose frozen ``settings`` have some fields changed."""
+    """A runner class like ``runner`` whose frozen ``settings`` have some fields changed.
+
+    Each value is checked against the field's type (a string where a number belongs, a
+    fraction for a whole number) and refused in one line naming the setting.
+    """
+    import typing
+
     from bench.errors import UsageError
 
-    known = {f.name: f.type for f in fields(runner.settings)}
-    unknown = sorted(set(changes) - set(known))
+    settings = getattr(runner, "settings", None)
+    if not is_dataclass(settings):
+        raise UsageError(f"runner {runner.name} has no settings: drop --set {', '.join(changes)}")
+    hints = typing.get_type_hints(type(settings))
+    known = {f.name for f in fields(settings)}
+    unknown = sorted(set(changes) - known)
     if unknown:
         raise UsageError(
             f"runner {runner.name} has no setting {', '.join(unknown)}: "
             f"use one of {', '.join(sorted(known))}"
         )
-    return type(runner.__name__, (runner,), {"settings": replace(runner.settings, **changes)})
+    typed = {key: _typed(runner.name, key, value, hints.get(key)) for key, value in changes.items()}
+    return type(runner.__name__, (runner,), {"settings": replace(settings, **typed)})
+
+
+def _typed(runner: str, key: str, value: Any, hint: Any) -> Any:
+    """``value`` as the settings field ``hint`` wants it, or a one-line usage error."""
+    import types
+    import typing
+
+    from bench.errors import UsageError
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            try:
+                return _typed(runner, key, value, option)
+            except UsageError:
+                continue
+        wanted = " or ".join(getattr(a, "__name__", str(a)) for a in args)
+    elif hint is type(None):
+        if value is None:
+            return None
+        wanted = "null"
+    elif hint is bool:
+        if isinstance(value, bool):
+            return value
+        wanted = "true or false"
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        wanted = "a whole number"
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        wanted = "a number"
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)  # a name such as a model id that reads as a number
+        wanted = "text"
+    elif origin is tuple:
+        if isinstance(value, list | tuple) and all(
+            isinstance(part, args[0]) for part in value if args and args[0] is not Any
+        ):
+            return tuple(value)
+        wanted = "a list"
+    elif origin is dict or hint is dict:
+        if isinstance(value, dict):
+            return value
+        wanted = "a JSON object"
+    else:
+        return value
+    raise UsageError(f"setting {key}={value!r} of runner {runner} is not {wanted}: fix the value")
 
 
 def parse_setting(text: str) -> tuple[str, Any]:
