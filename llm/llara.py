@@ -36,7 +36,7 @@ from bench.files import atomic_directory
 from bench.nextitem_metrics import mean_reciprocal_rank
 from llm.base import LLMSettings, shared_model
 from llm.item_vectors import Projector, load_item_vectors, uses_hybrid
-from llm.lora import IGNORE, Schedule, attach_lora, save_adapter, train
+from llm.lora import IGNORE, Schedule, attach_lora, resume_in, save_adapter, train
 from llm.models import DEFAULT_MODEL, load_model
 from llm.next_prompts import answer_text, encode, render, template_for
 from llm.ranker import CandidateRanker, embed_with_slots
@@ -162,17 +162,7 @@ class NextItemLLM:
         per_epoch = schedule.steps_per_epoch(len(samples))
         schedule = replace(schedule, eval_every=settings.eval_every or per_epoch)
         total = schedule.total_steps(len(samples))
-        hybrid_flags: list[tuple[int, bool]] = []
-        micro_index: dict[int, int] = {}
-
-        def collate(chunk: list[NextItemSample], step: int) -> dict[str, torch.Tensor]:
-            index = micro_index[step] = micro_index.get(step, -1) + 1
-            hybrid = settings.hybrid and (
-                not settings.curriculum or uses_hybrid(self.seed, step, index, total)
-            )
-            hybrid_flags.append((step, hybrid))
-            return self._batch(chunk, hybrid)
-
+        collate = _HybridCollate(self, total)
         training = train(
             model,
             samples,
@@ -182,7 +172,9 @@ class NextItemLLM:
             evaluate=lambda: self.validation_mrr(valid),
             collate=collate,
             modules=[self.projector] if self.projector is not None else [],
+            resume=resume_in(workdir, self.config(), domain.name),
         )
+        hybrid_flags = collate.flags
         shares: dict[int, list[bool]] = {}
         for step, hybrid in hybrid_flags:
             shares.setdefault(step // per_epoch, []).append(hybrid)
@@ -297,6 +289,35 @@ class NextItemLLM:
         if not all(math.isfinite(v) for row in scores for v in row):
             return float("nan")
         return mean_reciprocal_rank(scores, [s.target_index for s in samples])
+
+
+class _HybridCollate:
+    """LLaRA's micro-batches: each hybrid (item vectors) or text-only by the curriculum.
+
+    ``flags`` lists (step, hybrid) per micro-batch for the record; it is part of the
+    training checkpoint (``state_dict``), so a resumed run records the same flags.
+    """
+
+    def __init__(self, runner: NextItemLLM, total: int) -> None:
+        self.runner, self.total = runner, total
+        self.flags: list[tuple[int, bool]] = []
+        self.index: dict[int, int] = {}
+
+    def __call__(self, chunk: list[NextItemSample], step: int) -> dict[str, torch.Tensor]:
+        settings, seed = self.runner.settings, self.runner.seed
+        index = self.index[step] = self.index.get(step, -1) + 1
+        hybrid = settings.hybrid and (
+            not settings.curriculum or uses_hybrid(seed, step, index, self.total)
+        )
+        self.flags.append((step, hybrid))
+        return self.runner._batch(chunk, hybrid)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"flags": self.flags, "index": {str(k): v for k, v in self.index.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.flags = [(int(step), bool(hybrid)) for step, hybrid in state["flags"]]
+        self.index = {int(k): int(v) for k, v in state["index"].items()}
 
 
 def deviations(settings: NextItemLLMSettings, reference: NextItemLLMSettings) -> dict[str, str]:

@@ -11,12 +11,15 @@ last step); the best evaluation's adapter weights are restored at the end.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
 import json
 import logging
 import math
+import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ import torch
 
 from bench.errors import BenchError
 from bench.files import atomic_directory, sha256_file
+from bench.tasks.runner import CHECKPOINT
 
 log = logging.getLogger(__name__)
 IGNORE = -100
@@ -67,8 +71,14 @@ def attach_lora(
                 f"init adapter {init_adapter} has no adapter_config.json: give a folder "
                 "written by peft's save_pretrained"
             )
+        weights = Path(init_adapter) / "adapter_model.safetensors"
+        if not weights.is_file():  # adapter_model.bin is a pickle: never loaded
+            raise BenchError(
+                f"init adapter {init_adapter} has no adapter_model.safetensors: save it with "
+                "peft's save_pretrained(safe_serialization=True)"
+            )
         try:
-            return PeftModel.from_pretrained(model, init_adapter, is_trainable=True)
+            loaded = PeftModel.from_pretrained(model, init_adapter, is_trainable=True)
         except (RuntimeError, ValueError, KeyError) as error:
             lines = [line.strip() for line in str(error).splitlines() if line.strip()]
             cause = next((line for line in lines if "mismatch" in line), lines[0] if lines else "")
@@ -76,6 +86,11 @@ def attach_lora(
                 f"adapter {init_adapter} does not fit this base model ({cause[:200]}): "
                 "use an adapter trained on this base model"
             ) from None
+        from safetensors import safe_open
+
+        with safe_open(str(weights), framework="pt") as stored:
+            check_adapter_keys(loaded, set(stored.keys()), init_adapter)
+        return loaded
     lora = LoraConfig(
         r=r,
         lora_alpha=alpha,
@@ -91,6 +106,35 @@ def attach_lora(
             f"LoRA could not be attached ({str(error).splitlines()[0][:160]}): "
             "set target_modules to the model's attention projections"
         ) from None
+
+
+def check_adapter_keys(model: Any, keys: set[str], source: str) -> None:
+    """Refuse adapter weights whose keys are not exactly the model's adapter keys.
+
+    peft only warns about missing keys and ignores unexpected ones: a run would go on from
+    a half-loaded adapter (TALLRec's users lost runs to this, its issues #53, #59, #66).
+    """
+    from peft import get_peft_model_state_dict
+
+    expected = set(get_peft_model_state_dict(model))
+    missing, unexpected = sorted(expected - keys), sorted(keys - expected)
+    if missing or unexpected:
+        example = (missing or unexpected)[0]
+        raise BenchError(
+            f"adapter {source} has {len(missing)} missing and {len(unexpected)} unexpected "
+            f"weights (e.g. {example}): use an adapter saved with these LoRA settings for "
+            "this base model"
+        )
+
+
+def load_adapter_state(model: Any, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load adapter weights into ``model``, every key checked (see :func:`check_adapter_keys`)."""
+    from peft import set_peft_model_state_dict
+
+    check_adapter_keys(model, set(state), source)
+    result = set_peft_model_state_dict(model, state)
+    if result.unexpected_keys:
+        raise BenchError(f"adapter {source}: {result.unexpected_keys[0]} was not loaded")
 
 
 @dataclass(frozen=True)
@@ -166,24 +210,48 @@ def _token_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.T
     return loss, int((targets != IGNORE).sum())
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where :func:`train` keeps its state after every optimizer step, and what it is for.
+
+    ``identity`` names the run (the runner's config and data); the schedule, seed, examples
+    and initial weights are added to it, so a checkpoint of anything else is never loaded.
+    """
+
+    folder: Path
+    identity: str
+
+
+def resume_in(workdir: Path | None, *identity: Any) -> Resume | None:
+    """Checkpoints in ``<workdir>/checkpoint`` (removed once the cell's record is written)."""
+    from bench.files import canonical_json
+
+    if workdir is None:
+        return None
+    return Resume(workdir / CHECKPOINT, canonical_json(list(identity)))
+
+
 def train(
     model: Any,
-    examples: Sequence[Example],
+    examples: Sequence[Any],
     schedule: Schedule,
     pad_id: int,
     seed: int,
     evaluate: Callable[[], float] | None = None,
     collate: Callable[[list[Any], int], dict[str, torch.Tensor]] | None = None,
     modules: Sequence[torch.nn.Module] = (),
+    resume: Resume | None = None,
 ) -> TrainingLog:
     """Train the trainable parameters of ``model``; restore the best evaluation's weights.
 
     ``collate(examples, step)`` makes a micro-batch (default: right-padded token ids of
-    :class:`Example` s); it may return ``inputs_embeds`` instead of ``input_ids``.
+    :class:`Example` s); it may return ``inputs_embeds`` instead of ``input_ids``, and may
+    carry state across steps (``state_dict()``/``load_state_dict()``, JSON values).
     ``modules`` train beside the adapter (LLaRA's projector); their weights are restored
-    with it.
+    with it. With ``resume``, a run killed mid-training goes on from its last step and ends
+    exactly as an uninterrupted one.
     """
-    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+    from peft import get_peft_model_state_dict
 
     if not examples:
         raise BenchError("no training examples: check the few-shot manifest")
@@ -202,12 +270,17 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     generator = torch.Generator().manual_seed(seed)
     result = TrainingLog()
-    best_state: dict[str, torch.Tensor] | None = None
-    best_modules: list[dict[str, torch.Tensor]] = []
-    stale = 0
+    state = _LoopState()
+    store = (
+        _Checkpoints(resume, model, modules, optimizer, scheduler, generator, collate)
+        if resume is not None
+        else None
+    )
+    if store is not None:
+        store.fingerprint = store.identify(examples, schedule, seed)
+        store.restore(result, state, total)
 
-    def checkpoint() -> bool:
-        nonlocal best_state, best_modules, stale
+    def validate() -> bool:
         model.eval()
         score = evaluate()
         model.train()
@@ -219,61 +292,207 @@ def train(
         result.evaluations.append((result.steps, round(score, 6)))
         log.info("step %d: validation score %.4f", result.steps, score)
         if result.best_score is None or score > result.best_score:
-            result.best_score, result.best_step, stale = score, result.steps, 0
-            best_state = {
+            result.best_score, result.best_step, state.stale = score, result.steps, 0
+            state.best = {
                 k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()
             }
-            best_modules = [copy.deepcopy(module.state_dict()) for module in modules]
+            state.best_modules = [copy.deepcopy(module.state_dict()) for module in modules]
             return False
-        stale += 1
-        return bool(schedule.patience) and stale >= schedule.patience
+        state.stale += 1
+        return bool(schedule.patience) and state.stale >= schedule.patience
 
-    model.train()
-    for module in modules:
-        module.train()
-    micro = schedule.micro_batch_size
-    while result.steps < total and not result.stopped_early:
-        order = torch.randperm(len(examples), generator=generator).tolist()
-        chunks = [order[i : i + micro] for i in range(0, len(order), micro)]
-        groups = [
-            chunks[i : i + schedule.accumulation]
-            for i in range(0, len(chunks), schedule.accumulation)
-        ]
-        for group in groups:
-            batches = [collate([examples[i] for i in chunk], result.steps) for chunk in group]
-            tokens = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in batches)
-            step_loss = 0.0
-            for batch in batches:
-                loss_sum, _ = _token_loss_sum(model, batch)
-                loss = loss_sum / tokens
-                if not torch.isfinite(loss):
-                    raise BenchError(
-                        f"training loss became {loss.item()} at step {result.steps}: "
-                        "training diverged; lower learning_rate or use dtype float32"
-                    )
-                loss.backward()
-                step_loss += loss.item()
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            result.steps += 1
-            result.loss_by_step.append(round(step_loss, 6))
-            log.info("step %d/%d: training loss %.4f", result.steps, total, step_loss)
-            last = result.steps >= total
-            due = schedule.eval_every and result.steps % schedule.eval_every == 0
-            if evaluate is not None and (due or last) and checkpoint():
-                result.stopped_early = True
-            if last or result.stopped_early:
-                break
-        result.epochs += 1
-    if best_state is not None:
-        set_peft_model_state_dict(model, best_state)
-        for module, state in zip(modules, best_modules, strict=True):
-            module.load_state_dict(state)
+    try:
+        model.train()
+        for module in modules:
+            module.train()
+        micro = schedule.micro_batch_size
+        while result.steps < total and not result.stopped_early:
+            if state.order is None:
+                state.order = torch.randperm(len(examples), generator=generator).tolist()
+                state.position = 0
+            chunks = [state.order[i : i + micro] for i in range(0, len(state.order), micro)]
+            groups = [
+                chunks[i : i + schedule.accumulation]
+                for i in range(0, len(chunks), schedule.accumulation)
+            ]
+            while state.position < len(groups):
+                group = groups[state.position]
+                state.position += 1
+                batches = [collate([examples[i] for i in chunk], result.steps) for chunk in group]
+                tokens = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in batches)
+                step_loss = 0.0
+                for batch in batches:
+                    loss_sum, _ = _token_loss_sum(model, batch)
+                    loss = loss_sum / tokens
+                    if not torch.isfinite(loss):
+                        raise BenchError(
+                            f"training loss became {loss.item()} at step {result.steps}: "
+                            "training diverged; lower learning_rate or use dtype float32"
+                        )
+                    loss.backward()
+                    step_loss += loss.item()
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                result.steps += 1
+                result.loss_by_step.append(round(step_loss, 6))
+                log.info("step %d/%d: training loss %.4f", result.steps, total, step_loss)
+                last = result.steps >= total
+                due = schedule.eval_every and result.steps % schedule.eval_every == 0
+                if evaluate is not None and (due or last) and validate():
+                    result.stopped_early = True
+                if store is not None:
+                    store.save(result, state)
+                if last or result.stopped_early:
+                    break
+            result.epochs += 1
+            state.order = None
+    except BenchError:  # diverged: resuming would diverge again, so keep nothing
+        if store is not None:
+            store.discard()
+        raise
+    if state.best is not None:
+        load_adapter_state(model, state.best, "restored from the best evaluation")
+        for module, saved in zip(modules, state.best_modules, strict=True):
+            module.load_state_dict(saved)
     model.eval()
     for module in modules:
         module.eval()
     return result
+
+
+@dataclass
+class _LoopState:
+    """The training loop's position and best weights: what a checkpoint adds to the log."""
+
+    order: list[int] | None = None  # this epoch's example order (None: draw the next one)
+    position: int = 0  # optimizer steps of this epoch done
+    stale: int = 0
+    best: dict[str, torch.Tensor] | None = None
+    best_modules: list[dict[str, torch.Tensor]] = field(default_factory=list)
+
+
+@dataclass
+class _Checkpoints:
+    """One verified checkpoint folder: ``state.json`` (JSON only) and ``tensors.safetensors``.
+
+    Nothing in it is unpickled: tensors load through safetensors, the rest through JSON,
+    and both are checked against the run's fingerprint and the tensors' sha256.
+    """
+
+    resume: Resume
+    model: Any
+    modules: Sequence[torch.nn.Module]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    generator: torch.Generator
+    collate: Any
+    fingerprint: str = ""
+
+    def identify(self, examples: Sequence[Any], schedule: Schedule, seed: int) -> str:
+        """sha256 of the run's identity, schedule, seed, examples and initial weights."""
+        from peft import get_peft_model_state_dict
+
+        digest = hashlib.sha256(
+            repr((self.resume.identity, schedule, seed, list(examples))).encode()
+        )
+        states = [get_peft_model_state_dict(self.model), *(m.state_dict() for m in self.modules)]
+        for weights in states:
+            for name, tensor in sorted(weights.items()):
+                digest.update(name.encode() + tensor.detach().float().cpu().numpy().tobytes())
+        return digest.hexdigest()
+
+    def save(self, result: TrainingLog, state: _LoopState) -> None:
+        from peft import get_peft_model_state_dict
+        from safetensors.torch import save_file
+
+        tensors = {f"model.{k}": v for k, v in get_peft_model_state_dict(self.model).items()}
+        for index, module in enumerate(self.modules):
+            tensors |= {f"module{index}.{k}": v for k, v in module.state_dict().items()}
+        for k, v in (state.best or {}).items():
+            tensors[f"best.{k}"] = v
+        for index, saved in enumerate(state.best_modules):
+            tensors |= {f"best_module{index}.{k}": v for k, v in saved.items()}
+        optimizer = self.optimizer.state_dict()
+        for param, values in optimizer["state"].items():
+            tensors |= {f"optim.{param}.{k}": v for k, v in values.items()}
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors["rng.generator"] = self.generator.get_state()
+        meta = {
+            "fingerprint": self.fingerprint,
+            "log": asdict(result),
+            "order": state.order,
+            "position": state.position,
+            "stale": state.stale,
+            "has_best": state.best is not None,
+            "param_groups": optimizer["param_groups"],
+            "optimizer_state": {str(k): sorted(v) for k, v in optimizer["state"].items()},
+            "scheduler": self.scheduler.state_dict(),
+            "collate": self.collate.state_dict() if hasattr(self.collate, "state_dict") else None,
+        }
+        tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+        with atomic_directory(self.resume.folder) as staging:
+            save_file(tensors, str(staging / "tensors.safetensors"))
+            meta["tensors_sha256"] = sha256_file(staging / "tensors.safetensors")
+            (staging / "state.json").write_text(json.dumps(meta), encoding="utf-8")
+
+    def discard(self) -> None:
+        """Remove the checkpoint (and the workdir it made, when nothing else is there)."""
+        shutil.rmtree(self.resume.folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.resume.folder.parent.rmdir()
+
+    def restore(self, result: TrainingLog, state: _LoopState, total: int) -> None:
+        """Load the checkpoint into the run when it is this run's and intact; else start anew."""
+        from safetensors.torch import load_file
+
+        folder = self.resume.folder
+        if not (folder / "state.json").exists():
+            return
+        try:
+            meta = json.loads((folder / "state.json").read_bytes().decode("utf-8"))
+            if meta["fingerprint"] != self.fingerprint:
+                raise ValueError("it belongs to another run")
+            if sha256_file(folder / "tensors.safetensors") != meta["tensors_sha256"]:
+                raise ValueError("its tensors fail their checksum")
+            tensors = load_file(str(folder / "tensors.safetensors"))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.warning("not resuming from %s: %s", folder, error)
+            return
+
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        load_adapter_state(self.model, part("model."), f"checkpoint {folder}")
+        for index, module in enumerate(self.modules):
+            module.load_state_dict(part(f"module{index}."))
+        if meta["has_best"]:
+            state.best = part("best.")
+            state.best_modules = [part(f"best_module{i}.") for i in range(len(self.modules))]
+        optimizer_state = {
+            int(param): {k: tensors[f"optim.{param}.{k}"] for k in keys}
+            for param, keys in meta["optimizer_state"].items()
+        }
+        groups = [
+            g | {"betas": tuple(g["betas"])} if "betas" in g else g for g in meta["param_groups"]
+        ]
+        self.optimizer.load_state_dict({"state": optimizer_state, "param_groups": groups})
+        self.scheduler.load_state_dict(meta["scheduler"])
+        if meta["collate"] is not None:
+            self.collate.load_state_dict(meta["collate"])
+        torch.set_rng_state(tensors["rng.torch"])
+        self.generator.set_state(tensors["rng.generator"])
+        saved = meta["log"]
+        result.steps, result.epochs = saved["steps"], saved["epochs"]
+        result.loss_by_step = saved["loss_by_step"]
+        result.evaluations = [tuple(pair) for pair in saved["evaluations"]]
+        result.best_step, result.best_score = saved["best_step"], saved["best_score"]
+        result.stopped_early = saved["stopped_early"]
+        state.order, state.position, state.stale = meta["order"], meta["position"], meta["stale"]
+        if result.steps >= total or result.stopped_early:
+            result.epochs += 1  # the epoch the loop closes after its last step
+            state.order = None
+        log.info("resumed at step %d/%d from %s", result.steps, total, folder)
 
 
 def save_adapter(model: Any, folder: Path) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from bench.errors import BenchError
 from bench.files import sha256_file
 from bench.metrics import selection_score
 from llm.base import LLMRunner, LLMSettings
-from llm.lora import Example, Schedule, attach_lora, save_adapter, tokenize, train
+from llm.lora import Example, Schedule, attach_lora, resume_in, save_adapter, tokenize, train
 from llm.models import load_model
 from llm.prompts import render_alpaca, render_prompt
 
@@ -181,6 +181,7 @@ class TallRec(LLMRunner):
             pad_id,
             self.seed,
             evaluate=lambda: self._validation_score(valid_samples, valid_labels),
+            resume=resume_in(workdir, self.config(), manifest.sha256),
         )
         adapter = save_adapter(model, workdir / "adapter") if workdir is not None else None
         self.model = model

@@ -18,6 +18,7 @@ import pytest
 from bench.store.records import read_record
 
 REPO = Path(__file__).resolve().parent.parent
+PROFILE_KEYED = REPO / "tests" / "fixtures" / "records-with-profile-key"
 CELL = ["--runner", "like-rate", "--shots", "16", "--test-limit", "100"]
 
 
@@ -270,7 +271,7 @@ def test_text_embeddings_are_the_same_with_other_cpu_kernels(env, tmp_path):
         "print(text_embeddings(items)[1])\n"
     )
     digests = set()
-    for capability in ("AVX512", "AVX2", "DEFAULT"):
+    for capability in ("avx512", "avx2", "default"):  # torch reads lowercase
         cache = tmp_path / capability
         shutil.copytree(env / "datasets", cache / "datasets")
         ran = subprocess.run(
@@ -341,3 +342,32 @@ def test_disk_full_while_failing_is_one_line_and_leaves_no_partial_file(env, tmp
     assert "No space left on device" in ran.stderr and "Traceback" not in ran.stderr
     assert "left: " not in ran.stdout  # no record, error file or temporary file was left
     assert len(ran.stderr.strip().splitlines()) <= 3  # the cell, its error file, the grid log
+
+
+def test_the_profile_name_is_not_part_of_the_run_key(env, tmp_path, snapshot):
+    """One cell by hand and through a profile is one run (0.5.0 recomputed it each time)."""
+    results = tmp_path / "runs"
+    profile = tmp_path / "other-name.yaml"
+    shutil.copy(PROFILE_KEYED / "tiny.yaml", profile)
+    assert bench("run", "--profile", str(profile), "--results-dir", str(results)).returncode == 0
+    before = snapshot(results / "logreg")
+    by_hand = bench(
+        "run", *["--runner", "logreg", "--domain", "movie", "--shots", "16", "--seed", "0"],
+        *["--test-limit", "60", "--results-dir", str(results)],
+    )  # fmt: skip
+    assert by_hand.returncode == 0 and "0 computed, 1 reused" in by_hand.stdout
+    assert snapshot(results / "logreg") == before
+
+
+def test_records_keyed_with_their_profile_before_0_7_are_reused_as_they_are(env, tmp_path):
+    """A record made at 1f3f168 (0.6.0 + issue 14) by the profile ``tiny`` is the same run."""
+    results = tmp_path / "runs"
+    shutil.copytree(PROFILE_KEYED, results)
+    record = results / "logreg" / "movie" / "k16-seed0-valid-full-test60.json"
+    kept = record.read_bytes()
+    for how in (["--profile", str(PROFILE_KEYED / "tiny.yaml")], ["--runner", "logreg"]):
+        ran = bench("run", *how, *CELL[2:4], "--test-limit", "60", "--domain", "movie",
+                    "--seed", "0", "--results-dir", str(results))  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        assert record.read_bytes() == kept  # reused, not recomputed
+    assert read_record(record).profile == "tiny"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import resource
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -22,7 +23,7 @@ from bench.errors import BenchError, DataError
 from bench.files import atomic_write_text, sha256_bytes
 from bench.registry import Registry
 from bench.store.records import environment, invocation, record_text, run_key
-from bench.tasks.runner import with_settings
+from bench.tasks.runner import CHECKPOINT, with_settings
 
 log = logging.getLogger(__name__)
 _LOADED: dict[tuple[Path, Callable, str], tuple[Any, str]] = {}  # loaded by this process
@@ -189,6 +190,14 @@ def record_fields(cell: Any, runner: Any, context: dict[str, Any]) -> dict[str, 
     }
 
 
+def legacy_key(parts: dict[str, Any], record: Any) -> str | None:
+    """The run key ``record`` has if a profile made it before 0.7.0 (None if no profile).
+
+    The profile's name was part of the key then; such a record is the same run, reused as is.
+    """
+    return run_key(parts | {"profile": record.profile}) if record.profile else None
+
+
 def run_cell(task: Task, cell: Cell, results_dir: Path, force: bool = False) -> tuple[Any, bool]:
     """Run ``cell`` unless an intact record with the same run key exists.
 
@@ -200,12 +209,13 @@ def run_cell(task: Task, cell: Cell, results_dir: Path, force: bool = False) -> 
     domain, data_sha256 = loaded_domain(cell.domain, task.load_domain)
     inputs = task.prepare(cell, domain, data_sha256)
     runner = runner_type(seed=cell.seed)
-    key = run_key(task.key_parts(cell, runner, inputs, data_sha256))
+    parts = task.key_parts(cell, runner, inputs, data_sha256)
+    key = run_key(parts)
     path = cell.record_path(results_dir)
     if path.exists() and not force:
         try:
             existing = task.read(path, domain)
-            if existing.run_key == key:
+            if existing.run_key in (key, legacy_key(parts, existing)):
                 return existing, False
             log.info("%s: configuration changed, rerunning", path)
         except DataError as error:
@@ -219,4 +229,5 @@ def run_cell(task: Task, cell: Cell, results_dir: Path, force: bool = False) -> 
     record = task.answer(cell, runner, domain, inputs, context)
     text = record_text(record.to_json())
     atomic_write_text(path, text)
+    shutil.rmtree(context["workdir"] / CHECKPOINT, ignore_errors=True)  # resumable state
     return task.from_json(json.loads(text)), True

@@ -169,7 +169,7 @@ class LikeTask:
     def key_parts(
         self, cell: Cell, runner: Any, manifest: FewShotManifest, data_sha256: str
     ) -> dict[str, Any]:
-        """Runner, config, manifest, code version; test domain, subset, profile when set."""
+        """Runner, config, manifest, code version; test domain and subset when set."""
         return (
             {
                 "runner": cell.runner,
@@ -179,7 +179,6 @@ class LikeTask:
             }
             | ({"test_domain": cell.test_domain} if cell.cross_domain else {})
             | ({"test_limit": cell.test_limit} if cell.test_limit else {})
-            | ({"profile": cell.profile} if cell.profile else {})
         )
 
     def answer(

@@ -198,18 +198,14 @@ class NextItemTask:
     def key_parts(
         self, cell: NextItemCell, runner: Any, inputs: None, data_sha256: str
     ) -> dict[str, Any]:
-        """Task, runner, config, data, code version; test subset and profile when set."""
-        return (
-            {
-                "task": TASK,
-                "runner": cell.runner,
-                "config": runner.config(),
-                "data_sha256": data_sha256,
-                "code_version": runner.code_version,
-            }
-            | ({"test_limit": cell.test_limit} if cell.test_limit else {})
-            | ({"profile": cell.profile} if cell.profile else {})
-        )
+        """Task, runner, config, data, code version; test subset when set."""
+        return {
+            "task": TASK,
+            "runner": cell.runner,
+            "config": runner.config(),
+            "data_sha256": data_sha256,
+            "code_version": runner.code_version,
+        } | ({"test_limit": cell.test_limit} if cell.test_limit else {})
 
     def answer(
         self,

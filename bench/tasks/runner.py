@@ -22,6 +22,10 @@ from bench.data.domain import Domain
 from bench.data.schema import Sample
 from bench.data.splits import FewShotManifest
 
+# A runner may keep resumable state in ``<workdir>/checkpoint`` (LoRA training does, after
+# every optimizer step); the folder is removed once the cell's record is written.
+CHECKPOINT = "checkpoint"
+
 
 class Runner(Protocol):
     """Fit on the samples a few-shot manifest names, then score samples.
