@@ -14,7 +14,13 @@ from bench.data.schema import Item
 from bench.data.sources import package_file
 from bench.data.tallrec_format import item_text
 from bench.errors import BenchError
-from bench.files import atomic_write_bytes, atomic_write_text, canonical_json, sha256_bytes
+from bench.files import (
+    atomic_write_bytes,
+    atomic_write_text,
+    canonical_json,
+    refuse_links,
+    sha256_bytes,
+)
 
 log = logging.getLogger(__name__)
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
@@ -78,6 +84,7 @@ def text_embeddings(items: list[Item], encoder: str = DEFAULT_ENCODER) -> tuple[
     buffer = io.BytesIO()
     np.save(buffer, vectors, allow_pickle=False)
     content = buffer.getvalue()
+    refuse_links(config.cache_dir(), path)
     atomic_write_bytes(path, content)
     atomic_write_text(path.with_suffix(".sha256"), sha256_bytes(content) + "\n")
     return vectors, sha256_bytes(vectors.tobytes())

@@ -100,6 +100,24 @@ def open_unlinked(path: Path, flags: int) -> int:
         raise BenchError(f"cannot open {path} ({error.strerror}): fix its folder") from None
 
 
+def refuse_links(root: Path, path: Path) -> None:
+    """Refuse ``path`` when a folder or file below ``root`` on the way to it is a link.
+
+    ``root`` (a results folder or the cache, as the user named it) may itself be or contain
+    links; what the suite makes under it is never one, so a planted link is refused instead
+    of being written through.
+    """
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        raise BenchError(f"{path} is outside {root}: refusing to write there") from None
+    current = root
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            raise BenchError(f"{current} is a symbolic link: remove it and rerun")
+
+
 def append_line(path: Path, line: str) -> None:
     """Append one line to ``path`` under an exclusive lock, in one write; never via a link.
 

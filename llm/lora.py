@@ -492,7 +492,7 @@ class _Checkpoints:
         if result.steps >= total or result.stopped_early:
             result.epochs += 1  # the epoch the loop closes after its last step
             state.order = None
-        log.info("resumed at step %d/%d from %s", result.steps, total, folder)
+        log.warning("resumed at step %d/%d from %s", result.steps, total, folder)
 
 
 def save_adapter(model: Any, folder: Path) -> dict[str, Any]:

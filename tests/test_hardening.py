@@ -371,3 +371,97 @@ def test_records_keyed_with_their_profile_before_0_7_are_reused_as_they_are(env,
         assert ran.returncode == 0, ran.stderr
         assert record.read_bytes() == kept  # reused, not recomputed
     assert read_record(record).profile == "tiny"
+
+
+def test_adapters_with_missing_or_unexpected_weights_are_refused(tmp_path, tiny_llama):
+    """peft only warns (TALLRec issues #53, #59, #66); the suite refuses such an adapter."""
+    import copy
+
+    import pytest
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file, save_file
+
+    from bench.errors import BenchError
+    from llm.lora import attach_lora
+
+    lora = LoraConfig(r=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    folder = tmp_path / "adapter"
+    get_peft_model(copy.deepcopy(tiny_llama), lora).save_pretrained(folder)
+    weights = folder / "adapter_model.safetensors"
+    full = load_file(str(weights))
+    for damaged, words in [
+        (dict(list(full.items())[1:]), "1 missing and 0 unexpected"),
+        (
+            full | {"base_model.model.extra.lora_A.weight": next(iter(full.values())).clone()},
+            "unexpected",
+        ),
+    ]:
+        save_file(damaged, str(weights))
+        with pytest.raises(BenchError, match=words):
+            attach_lora(copy.deepcopy(tiny_llama), 8, 16, 0.0, ["q_proj", "v_proj"], str(folder))
+    weights.rename(folder / "adapter_model.bin")  # a pickle: never loaded
+    with pytest.raises(BenchError, match="no adapter_model.safetensors"):
+        attach_lora(copy.deepcopy(tiny_llama), 8, 16, 0.0, ["q_proj", "v_proj"], str(folder))
+
+
+@pytest.mark.slow
+def test_a_killed_tallrec_cell_resumes_from_its_last_step(env, tmp_path):
+    """SIGKILL after step 2 of 3, then rerun: the record equals an uninterrupted run's."""
+    import signal
+    import time
+
+    cell = ["run", "--runner", "tallrec-cpu", "--domain", "movie", "--shots", "16"]
+    cell += ["--seed", "0", "--test-limit", "8", "--set", "max_steps=3", "--set", "eval_every=2"]
+    cell += ["--set", "valid_subset=8", "--set", "micro_batch_size=4"]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert bench(*cell, "--results-dir", str(whole)).returncode == 0
+    name = Path("tallrec-cpu@eval_every=2,max_steps=3,micro_batch_size=4,valid_subset=8")
+    record = name / "movie" / "k16-seed0-valid-full-test8.json"
+    state = (killed / record).with_suffix(".work") / "checkpoint" / "state.json"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "bench", "-q", *cell, "--results-dir", str(killed)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and run.poll() is None:
+        try:
+            if json.loads(state.read_text())["log"]["steps"] >= 2:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    assert run.poll() is None, "the cell ended before it could be killed"
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert not (killed / record).exists()
+    resumed = bench(*cell, "--results-dir", str(killed))
+    assert resumed.returncode == 0, resumed.stderr
+    assert (
+        "resumed at step 2/3" in resumed.stderr + (killed / record).with_suffix(".log").read_text()
+    )
+    assert not state.parent.exists()  # removed once the record was written
+    volatile = {"wall_s", "peak_rss_mb", "environment", "command", "run_key"}
+    before = json.loads((whole / record).read_text().replace(str(whole), "<results>"))
+    after = json.loads((killed / record).read_text().replace(str(killed), "<results>"))
+    assert before.pop("run_key") == after.pop("run_key")
+    assert {k: v for k, v in before.items() if k not in volatile} == {
+        k: v for k, v in after.items() if k not in volatile
+    }
+
+
+def test_a_link_planted_as_a_runner_or_cache_folder_is_not_written_through(own_cache, tmp_path):
+    results, outside = tmp_path / "runs", tmp_path / "outside"
+    outside.mkdir()
+    results.mkdir()
+    (results / "like-rate").symlink_to(outside)  # 0.5.0 wrote the record through it
+    args = [*CELL, "--domain", "movie", "--seed", "0", "--results-dir", str(results)]
+    ran = bench("run", *args)
+    assert ran.returncode == 2 and "like-rate is a symbolic link" in ran.stderr
+    assert len(ran.stderr.strip().splitlines()) == 1 and not list(outside.iterdir())
+    (results / "like-rate").unlink()
+    shutil.rmtree(own_cache / "manifests" / "movie", ignore_errors=True)
+    (own_cache / "manifests").mkdir(exist_ok=True)
+    (own_cache / "manifests" / "movie").symlink_to(outside)
+    ran = bench("run", *args)
+    assert ran.returncode == 1 and "movie is a symbolic link" in ran.stderr
+    assert not list(outside.iterdir())

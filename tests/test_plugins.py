@@ -49,7 +49,7 @@ def test_module_class_runners_join_the_grid_and_the_table(env, tmp_path: Path) -
     next_item = ["--domain", "lastfm", "--test-limit", "30", "--results-dir", str(results)]
     refused = bench_cli("run", "--task", "next-item", "--runner", NEXT, *next_item, "--set", "k=1")
     assert refused.returncode == 2
-    assert "runner popular_next:PopularNext has no settings to change (k)" in refused.stderr
+    assert "runner popular-next has no settings: drop --set k" in refused.stderr
     ranked = bench_cli("run", "--task", "next-item", "--runner", NEXT, *next_item)
     assert ranked.returncode == 0, ranked.stderr
     shown = bench_cli("compare", "--task", "next-item", "--results-dir", str(results))

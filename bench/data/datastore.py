@@ -20,7 +20,7 @@ from bench.data.domain import Domain
 from bench.data.schema import SPLITS, Item, Sample
 from bench.data.sources import optional_stamps, resolve_files, resolve_optional
 from bench.errors import DataError
-from bench.files import atomic_directory, canonical_json, sha256_bytes
+from bench.files import atomic_directory, canonical_json, refuse_links, sha256_bytes
 from bench.registry import DOMAINS, NEXT_ITEM_DOMAINS
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,7 @@ def build_domain(name: str, force: bool = False) -> Path:
     if isinstance(domain, Domain):
         assert not set(domain.provenance) & set(manifest), "provenance shadows a manifest key"
         manifest |= domain.provenance
+    refuse_links(config.cache_dir(), target)
     with atomic_directory(target) as staging:
         for file_name, content in files.items():
             (staging / file_name).write_bytes(content)

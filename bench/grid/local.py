@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from bench.errors import BenchError, UsageError
-from bench.files import atomic_write_text, open_unlinked
+from bench.files import atomic_write_text, open_unlinked, refuse_links
 from bench.store.records import RunRecord
 from bench.tasks.like import Cell
 
@@ -136,6 +136,8 @@ def execute_cell(
     """
     path = cell.record_path(results_dir)
     started = time.perf_counter()
+    refuse_links(results_dir, path.with_suffix(".work"))  # runner, domain and work folders
+    refuse_links(results_dir, path)
     with cell_lock(path, wait) as held:
         if not held:
             return None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from bench.config import cache_dir
 from bench.data.datastore import load_domain
 from bench.data.domain import Domain
 from bench.data.splits import (
@@ -26,6 +27,7 @@ from bench.data.splits import (
     write_manifest,
 )
 from bench.errors import BenchError, DataError
+from bench.files import refuse_links
 from bench.metrics import log_loss, roc_auc
 from bench.registry import DOMAINS, PAPER_DOMAINS, RUNNERS
 from bench.store.records import Prediction, RunRecord, read_record, runner_folder
@@ -115,6 +117,7 @@ def manifest_for(domain: Domain, data_sha256: str, cell: Cell) -> FewShotManifes
     except DataError as error:
         if path.exists() or path.is_symlink():
             log.warning("rewriting the cached manifest: %s", error)
+    refuse_links(cache_dir(), path)
     write_manifest(manifest, path)
     return manifest
 
