@@ -311,6 +311,9 @@ def test_a_test_limit_above_the_test_split_is_refused(env, tmp_path):
     )  # 0.5.0: labelled n=99999
     assert ran.returncode == 2 and "exceeds movie's 1000 test samples" in ran.stderr
     assert "Traceback" not in ran.stderr and not list(results.rglob("*-test99999.json"))
+    shots = bench("run", "--runner", "like-rate", "--shots", "99999", "--domain", "movie",
+                  "--seed", "0", "--results-dir", str(results))  # fmt: skip
+    assert shots.returncode == 2 and "choose 1 <= shots <=" in shots.stderr  # 0.5.0: exit 1
 
 
 def test_variant_labels_that_differ_only_in_replaced_characters_stay_apart():
