@@ -11,6 +11,7 @@ from bench.data.domain import Domain
 from bench.data.schema import Sample
 from bench.data.tallrec_format import to_record
 from bench.errors import BenchError
+from llm import score_cache
 from llm.models import DEFAULT_MODEL, ModelInfo, load_model
 from llm.prompts import TEMPLATES, render_prompt
 from llm.scorer import MODES, YesNoScorer, torch_threads
@@ -80,6 +81,29 @@ class LLMRunner:
             },
             "threads": self.threads,
         }
+
+    def use_score_cache(self, info: ModelInfo, adapter_sha256: str | None) -> None:
+        """Serve and keep test scores in the score cache (``llm.score_cache``).
+
+        Call once the weights are final: the cache is keyed on the model file's and the
+        adapter's sha256. A model without a single weights file to hash is not cached.
+        """
+        if not score_cache.enabled() or info.source_sha256 is None or self.scorer is None:
+            return
+        identity = score_cache.ScoreIdentity(
+            model_sha256=info.source_sha256,
+            adapter_sha256=adapter_sha256,
+            tokenizer_sha256=score_cache.tokenizer_sha256(self.scorer.tokenizer),
+            mode=self.settings.mode,
+            dtype=info.dtype,
+            device=info.device.split(":")[0],
+        )
+        self.scorer.cache = score_cache.ScoreCache(identity)
+
+    def scoring_notes(self) -> dict[str, Any] | None:
+        """How many test scores came from the score cache and how many were computed."""
+        cache = self.scorer.cache if self.scorer is not None else None
+        return {"score_cache": cache.notes()} if cache is not None else None
 
     def use_domain(self, domain: Domain) -> None:
         """Score ``domain``'s samples from now on (cross-domain tests; prompts use its items)."""

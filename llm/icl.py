@@ -50,6 +50,7 @@ class ICL(LLMRunner):
         """Load the model (once per process), find its answer tokens, pick the demonstrations."""
         model, tokenizer, info = shared_model(self.settings)
         attached = self.attach(model, tokenizer, domain)
+        self.use_score_cache(info, adapter_sha256=None)
         chosen, self.demos = demonstrations(domain, manifest, self.settings.demos)
         return attached | {
             "demo_sample_ids": [sample.sample_id for sample in chosen],

@@ -28,6 +28,7 @@ import torch
 
 from bench import config as bench_config
 from bench.errors import BenchError
+from llm.score_cache import ScoreCache
 
 MODES = ("two-token", "tallrec-compat")
 MIN_SHARED_PREFIX = 8  # tokens; below this the cache costs more than it saves
@@ -83,6 +84,7 @@ class YesNoScorer:
             raise BenchError(f"unknown scoring mode {mode!r}: use one of {MODES}")
         self.model, self.tokenizer, self.mode, self.batch_size = model, tokenizer, mode, batch_size
         self.reuse_prefix = reuse_prefix
+        self.cache: ScoreCache | None = None  # set by a runner once its weights are final
         self.yes_id, self.no_id = answer_token_ids(tokenizer, probe_prompt)
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else tokenizer.eos_token_id
@@ -100,7 +102,13 @@ class YesNoScorer:
         return encoded
 
     def score(self, prompts: Sequence[str]) -> list[float]:
-        """P(Yes) for each prompt, in order."""
+        """P(Yes) for each prompt, in order (through ``self.cache`` when one is set)."""
+        if self.cache is not None:
+            return self.cache.scores(prompts, self.compute)
+        return self.compute(prompts)
+
+    def compute(self, prompts: Sequence[str]) -> list[float]:
+        """P(Yes) for each prompt, in order, from the model."""
         if not prompts:
             return []
         encoded = self.encode(prompts)

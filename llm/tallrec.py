@@ -184,6 +184,8 @@ class TallRec(LLMRunner):
             resume=resume_in(workdir, self.config(), manifest.sha256),
         )
         adapter = save_adapter(model, workdir / "adapter") if workdir is not None else None
+        if adapter is not None:
+            self.use_score_cache(info, adapter["sha256"])
         self.model = model
         return attached | {
             "model": asdict(info),

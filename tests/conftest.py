@@ -73,6 +73,7 @@ def env(monkeypatch: pytest.MonkeyPatch, session_cache: Path, data_dir: Path) ->
     monkeypatch.setenv("BENCH_CACHE", str(session_cache))
     monkeypatch.setenv("BENCH_DATA_DIR", str(data_dir))
     monkeypatch.setenv("BENCH_OFFLINE", "1")
+    monkeypatch.setenv("BENCH_SCORE_CACHE", "0")  # tests of the scorer run it; see test_score_cache
     return session_cache
 
 
@@ -84,6 +85,7 @@ def own_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, session_cache: Pa
     monkeypatch.setenv("BENCH_CACHE", str(cache))
     monkeypatch.setenv("BENCH_DATA_DIR", str(data_dir))
     monkeypatch.setenv("BENCH_OFFLINE", "1")
+    monkeypatch.setenv("BENCH_SCORE_CACHE", "0")
     return cache
 
 

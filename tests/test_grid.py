@@ -167,3 +167,30 @@ def test_the_committed_reference_covers_the_ci_profile(env):
     }
     reference = read_reference(reference_path("ci-next"))
     assert set(reference["cells"]) == names and reference["profile"] == "ci-next"
+
+
+def test_jobs_give_the_same_records_as_one_process_and_compose(env, tmp_path, monkeypatch):
+    """--jobs 2 with one thread per worker equals one process with one thread, cell by cell;
+    two such runs at once on one folder still compute every cell once (the cell locks)."""
+    grid = ["--runner", "logreg", "gru4rec", "--domain", "movie", "--shots", "16", "64"]
+    grid += ["--seed", "0", "--test-limit", "100"]
+    monkeypatch.setenv("BENCH_THREADS", "1")
+    one = bench("run", *grid, "--results-dir", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr
+    monkeypatch.setenv("BENCH_THREADS", "2")  # split: one thread per worker
+    both = tmp_path / "both"
+    command = [sys.executable, "-m", "bench", "-q", "run", *grid, "--jobs", "2"]
+    runs = [
+        subprocess.Popen([*command, "--results-dir", str(both)], stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    assert [run.wait() for run in runs] == [0, 0]
+    lines = [json.loads(line) for line in (both / "grids.jsonl").read_text().splitlines()]
+    assert sum(line["computed"] for line in lines) == 4 and {line["jobs"] for line in lines} == {2}
+    for record in (tmp_path / "one").rglob("k*.json"):
+        single, parallel = (
+            read_record(record),
+            read_record(both / record.relative_to(tmp_path / "one")),
+        )
+        assert parallel.predictions == single.predictions and parallel.auc == single.auc
+        assert parallel.training.get("threads", 1) == single.training.get("threads", 1) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     args.reference = args.reference or reference_path(args.profile)
     args.tolerance = TOLERANCE if args.tolerance is None else args.tolerance
     results_dir = args.results_dir or Path(tempfile.mkdtemp(prefix="bench-check-"))
+    os.environ["BENCH_SCORE_CACHE"] = "0"  # the check runs the scorer, never the cache
     measured, failed = measure(results_dir, args.profile, quiet=args.quiet)
     for line in failed:
         print(f"failed: {line}", file=sys.stderr)

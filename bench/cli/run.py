@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -63,6 +64,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cells, profile = grid_cells(args)
     if not cells:
         raise UsageError("no cells to run: give at least one runner, domain and seed")
+    if args.no_cache:
+        os.environ["BENCH_SCORE_CACHE"] = "0"  # read by llm.score_cache (and Ray's tasks)
     results_dir = args.results_dir or (Path("runs") / profile if profile else Path("runs"))
     started = time.perf_counter()
     if args.executor == "ray":
@@ -72,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             cells, results_dir, args.force, args.fail_fast, args.quiet, args.address
         )
     else:
-        summary = run_grid(cells, results_dir, args.force, args.fail_fast, args.quiet)
+        summary = run_grid(cells, results_dir, args.force, args.fail_fast, args.quiet, args.jobs)
     wall_s = time.perf_counter() - started
     line = {
         "command": invocation(),
@@ -81,6 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "cells": len(cells),
         "computed": len(summary.computed),
         "failed": len(summary.failed),
+        "jobs": args.jobs,
         "wall_s": round(wall_s, 1),
         "cells_run_s": round(summary.run_seconds, 1),
         "grid_overhead_s": round(summary.overhead_seconds, 2),
@@ -144,8 +148,19 @@ def add_parser(commands: Any) -> None:
         "--results-dir", type=Path, help="default: runs/<profile>/ with a profile, else runs/"
     )
     run.add_argument("--force", action="store_true", help="recompute cells that have a record")
+    run.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="LLM runners: compute every score, neither reading nor filling the score cache",
+    )
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
     run.add_argument("--executor", choices=("local", "ray"), default="local", help="default: local")
+    run.add_argument(
+        "--jobs",
+        type=positive,
+        default=1,
+        help="local executor: worker processes, BENCH_THREADS split between them (default 1)",
+    )
     run.add_argument("--address", help="ray executor: cluster address (default: a local Ray)")
     run.add_argument(
         "--set",

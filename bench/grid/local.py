@@ -17,7 +17,7 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,23 +168,79 @@ def run_grid(
     force: bool = False,
     fail_fast: bool = False,
     quiet: bool = False,
+    jobs: int = 1,
 ) -> GridSummary:
-    """Run every cell in this process (see the module docstring); locked cells come last."""
+    """Run every cell (see the module docstring); locked cells come last.
+
+    ``jobs`` > 1 runs cells in that many worker processes, each with ``BENCH_THREADS``
+    split between them, the longest expected cells first; the cell locks are the same, so
+    several ``bench run`` and ``--jobs`` compose.
+    """
     summary = GridSummary()
     progress = tqdm(total=len(cells), desc="grid", unit="cell", disable=quiet)
-    deferred: list[Cell] = []
-    for wait, batch in ((False, list(cells)), (True, deferred)):
-        for cell in batch:
-            outcome = execute_cell(cell, results_dir, force, wait)
-            if outcome is None:
-                deferred.append(cell)
-                continue
-            summary.add(outcome)
-            progress.update()
-            if not quiet:
-                progress.write(outcome.line())
-            if outcome.error is not None and fail_fast:
-                progress.close()
-                return summary
-    progress.close()
+    deferred: list[Cell | NextItemCell] = []
+
+    def count(outcome: Outcome) -> bool:
+        """Record one outcome; True when the grid should stop (``fail_fast``)."""
+        summary.add(outcome)
+        progress.update()
+        if not quiet:
+            progress.write(outcome.line())
+        return outcome.error is not None and fail_fast
+
+    try:
+        if jobs > 1:
+            _run_in_workers(cells, results_dir, force, jobs, count, deferred)
+            return summary
+        for wait, batch in ((False, list(cells)), (True, deferred)):
+            for cell in batch:
+                outcome = execute_cell(cell, results_dir, force, wait)
+                if outcome is None:
+                    deferred.append(cell)
+                elif count(outcome):
+                    return summary
+    finally:
+        progress.close()
     return summary
+
+
+def _expected_cost(cell: Cell | NextItemCell) -> int:
+    """Rank for scheduling: LLM cells (minutes) before baselines and sanity rows (seconds)."""
+    return 1 if cell.runner.startswith(("tallrec", "llara", "icl")) else 0
+
+
+def _worker_setup(threads: int) -> None:
+    os.environ["BENCH_THREADS"] = str(threads)
+
+
+def _run_in_workers(
+    cells: Sequence[Cell | NextItemCell],
+    results_dir: Path,
+    force: bool,
+    jobs: int,
+    count: Callable[[Outcome], bool],
+    deferred: list[Cell | NextItemCell],
+) -> None:
+    """``jobs`` spawned worker processes run the cells; locked cells are waited for last."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from bench import config
+
+    threads = max(1, config.threads() // jobs)
+    ordered = sorted(cells, key=_expected_cost, reverse=True)  # stable: grid order within
+    context = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
+    with ProcessPoolExecutor(jobs, context, _worker_setup, (threads,)) as pool:
+        for block, patient in ((ordered, False), (deferred, True)):
+            pending = {pool.submit(execute_cell, c, results_dir, force, patient): c for c in block}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    cell = pending.pop(future)
+                    outcome = future.result()
+                    if outcome is None:
+                        deferred.append(cell)
+                    elif count(outcome):
+                        for other in pending:
+                            other.cancel()
+                        return

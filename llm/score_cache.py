@@ -1,0 +1,125 @@
+"""A cache of P(Yes) scores, keyed on everything a score depends on.
+
+An entry's key is the sha256 of (scorer version, model weights sha256, adapter sha256 or
+none, tokenizer sha256, scoring mode, dtype, device kind, prompt sha256). The model's
+identity is part of every key, not of the file's name (lm-evaluation-harness keys its
+sqlite cache by the request only, so a swapped model can serve stale scores): scores of
+two models or two adapters can never meet. Entries live in one SQLite file,
+``<BENCH_CACHE>/scores/scores.sqlite3`` (data only: nothing in it is executed or
+unpickled); each row carries a checksum of its key and value and is recomputed when the
+checksum, or the value's range, is wrong. ``BENCH_SCORE_CACHE=0`` (set by ``--no-cache``
+and by ``bench check``) bypasses it, so CI still runs the scorer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench import config
+from bench.files import canonical_json, refuse_links, sha256_bytes
+
+log = logging.getLogger(__name__)
+SCORER_VERSION = 1  # raise when the scorer's arithmetic changes
+_SCHEMA = "CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, score REAL, checksum TEXT)"
+
+
+def enabled() -> bool:
+    """False when ``BENCH_SCORE_CACHE=0`` (``--no-cache``, ``bench check``)."""
+    return os.environ.get("BENCH_SCORE_CACHE", "1") != "0"
+
+
+def tokenizer_sha256(tokenizer: Any) -> str:
+    """sha256 of a tokenizer's vocabulary, special tokens and class."""
+    vocabulary = sorted(tokenizer.get_vocab().items())
+    special = sorted(map(str, tokenizer.all_special_tokens))
+    return sha256_bytes(canonical_json([type(tokenizer).__name__, vocabulary, special]).encode())
+
+
+@dataclass(frozen=True)
+class ScoreIdentity:
+    """Everything besides the prompt that decides a score."""
+
+    model_sha256: str
+    adapter_sha256: str | None
+    tokenizer_sha256: str
+    mode: str
+    dtype: str
+    device: str  # the kind: cpu or cuda
+
+    def key(self) -> str:
+        """The identity's part of every entry key."""
+        return sha256_bytes(canonical_json([SCORER_VERSION, *vars(self).values()]).encode())
+
+
+@dataclass
+class ScoreCache:
+    """Scores of one model identity; counts what it served and what it computed."""
+
+    identity: ScoreIdentity
+    hits: int = 0
+    computed: int = 0
+
+    def _entry_keys(self, prompts: Sequence[str]) -> list[str]:
+        base = self.identity.key()
+        return [sha256_bytes(f"{base}\0{prompt}".encode()) for prompt in prompts]
+
+    @staticmethod
+    def _checksum(key: str, score: float) -> str:
+        return sha256_bytes(f"{key}\0{score!r}".encode())[:16]
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _connect() -> Iterator[sqlite3.Connection]:
+        """One transaction on the cache file (concurrent processes wait for each other)."""
+        path = config.cache_dir() / "scores" / "scores.sqlite3"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        refuse_links(config.cache_dir(), path)
+        with contextlib.closing(sqlite3.connect(path, timeout=120)) as connection:
+            with connection:
+                connection.execute(_SCHEMA)
+                yield connection
+
+    def scores(
+        self, prompts: Sequence[str], compute: Callable[[list[str]], list[float]]
+    ) -> list[float]:
+        """Each prompt's score: from the cache when present and intact, else ``compute``d."""
+        keys = self._entry_keys(prompts)
+        found: dict[str, float] = {}
+        with self._connect() as connection:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT key, score, checksum FROM scores WHERE key IN ({marks})"
+                rows = connection.execute(query, chunk).fetchall()
+                for key, score, checksum in rows:
+                    intact = isinstance(score, float) and math.isfinite(score) and 0 <= score <= 1
+                    if intact and checksum == self._checksum(key, score):
+                        found[key] = score
+                    else:
+                        log.warning("score cache: entry %s… is damaged; recomputing it", key[:12])
+        missing = [index for index, key in enumerate(keys) if key not in found]
+        if missing:
+            values = compute([prompts[index] for index in missing])
+            fresh = {
+                keys[index]: float(value) for index, value in zip(missing, values, strict=True)
+            }
+            with self._connect() as connection:
+                connection.executemany(
+                    "INSERT OR REPLACE INTO scores VALUES (?, ?, ?)",
+                    [(key, value, self._checksum(key, value)) for key, value in fresh.items()],
+                )
+            found |= fresh
+        self.hits += len(keys) - len(missing)
+        self.computed += len(missing)
+        return [found[key] for key in keys]
+
+    def notes(self) -> dict[str, int]:
+        """What the record says: scores served by the cache and scores computed."""
+        return {"from_cache": self.hits, "computed": self.computed}

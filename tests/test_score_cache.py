@@ -1,0 +1,90 @@
+"""The score cache (issue 16): real prompts, the real default model, real processes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.data.datastore import load_domain
+from bench.data.splits import make_fewshot
+from llm.icl import ICL
+from llm.score_cache import ScoreCache
+
+pytestmark = pytest.mark.slow  # the real default model
+REPO = Path(__file__).resolve().parent.parent
+
+
+def bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "-q", *args], capture_output=True, text=True, cwd=REPO
+    )
+
+
+def test_zero_shot_icl_is_scored_once_per_domain_and_subset(own_cache, monkeypatch, tmp_path):
+    monkeypatch.setenv("BENCH_SCORE_CACHE", "1")
+    cell = ["--runner", "icl", "--domain", "movie", "--seed", "0", "--test-limit", "24"]
+    results = tmp_path / "runs"
+    ran = bench("run", *cell, "--shots", "16", "64", "--results-dir", str(results))
+    assert ran.returncode == 0, ran.stderr
+    folder = results / "icl" / "movie"
+    first, second = (
+        json.loads((folder / f"k{k}-seed0-valid-full-test24.json").read_text()) for k in (16, 64)
+    )
+    assert first["training"]["scoring"]["score_cache"] == {"from_cache": 0, "computed": 24}
+    assert second["training"]["scoring"]["score_cache"] == {"from_cache": 24, "computed": 0}
+    assert first["predictions"] == second["predictions"] and first["auc"] == second["auc"]
+    assert first["run_key"] != second["run_key"]  # two columns, each record its own
+    uncached = bench("run", *cell, "--shots", "256", "--no-cache", "--results-dir", str(results))
+    assert uncached.returncode == 0, uncached.stderr
+    third = json.loads((folder / "k256-seed0-valid-full-test24.json").read_text())
+    assert "scoring" not in third["training"]  # --no-cache: the scorer ran, nothing was kept
+    assert [p["score"] for p in third["predictions"]] == [p["score"] for p in first["predictions"]]
+
+
+def test_another_model_or_adapter_never_gets_a_hit(own_cache, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setenv("BENCH_SCORE_CACHE", "1")
+    domain, data_sha = load_domain("movie")
+    runner = ICL(seed=0)
+    runner.fit(domain, make_fewshot(domain, data_sha, 16, 0), None)
+    prompts = runner.prompts(domain.samples("test")[:6])
+    cache = runner.scorer.cache
+    assert cache is not None and cache.identity.adapter_sha256 is None
+    scores = runner.scorer.score(prompts)
+    assert cache.notes() == {"from_cache": 0, "computed": 6}
+    assert runner.scorer.score(prompts) == scores and cache.hits == 6
+    calls: list[int] = []
+
+    def compute(batch: list[str]) -> list[float]:
+        calls.append(len(batch))
+        return runner.scorer.compute(batch)
+
+    for other in (
+        replace(cache.identity, adapter_sha256="a" * 64),  # an adapter on the same model
+        replace(cache.identity, model_sha256="b" * 64),  # another model
+        replace(cache.identity, dtype="bfloat16"),
+    ):
+        swapped = ScoreCache(other)
+        assert swapped.scores(prompts, compute) == pytest.approx(scores, abs=1e-6)
+        assert swapped.hits == 0
+    assert calls == [6, 6, 6]
+
+
+def test_a_damaged_entry_is_recomputed(own_cache, monkeypatch):
+    monkeypatch.setenv("BENCH_SCORE_CACHE", "1")
+    domain, data_sha = load_domain("movie")
+    runner = ICL(seed=0)
+    runner.fit(domain, make_fewshot(domain, data_sha, 16, 0), None)
+    prompts = runner.prompts(domain.samples("test")[:3])
+    scores = runner.scorer.score(prompts)
+    with sqlite3.connect(own_cache / "scores" / "scores.sqlite3") as connection:
+        connection.execute("UPDATE scores SET score = 0.999")  # altered, checksum kept
+    fresh = ScoreCache(runner.scorer.cache.identity)
+    assert fresh.scores(prompts, runner.scorer.compute) == scores
+    assert fresh.notes() == {"from_cache": 0, "computed": 3}
