@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tqdm import tqdm
-
 from bench.errors import BenchError, UsageError
 from bench.files import atomic_write_text, open_unlinked, refuse_links
+from bench.grid.progress import GridProgress
 from bench.store.records import RunRecord
 from bench.tasks.like import Cell
 
@@ -172,25 +171,27 @@ def run_grid(
 ) -> GridSummary:
     """Run every cell (see the module docstring); locked cells come last.
 
+    The progress bar is weighted by each cell's expected cost (``bench.grid.progress``).
     ``jobs`` > 1 runs cells in that many worker processes, each with ``BENCH_THREADS``
     split between them, the longest expected cells first; the cell locks are the same, so
     several ``bench run`` and ``--jobs`` compose.
     """
     summary = GridSummary()
-    progress = tqdm(total=len(cells), desc="grid", unit="cell", disable=quiet)
+    progress = GridProgress(cells, results_dir, quiet, force)
     deferred: list[Cell | NextItemCell] = []
 
     def count(outcome: Outcome) -> bool:
         """Record one outcome; True when the grid should stop (``fail_fast``)."""
         summary.add(outcome)
-        progress.update()
+        progress.finished(outcome.cell)
         if not quiet:
             progress.write(outcome.line())
         return outcome.error is not None and fail_fast
 
     try:
         if jobs > 1:
-            _run_in_workers(cells, results_dir, force, jobs, count, deferred)
+            ordered = sorted(cells, key=progress.costs.__getitem__, reverse=True)
+            _run_in_workers(ordered, results_dir, force, jobs, count, deferred)
             return summary
         for wait, batch in ((False, list(cells)), (True, deferred)):
             for cell in batch:
@@ -202,11 +203,6 @@ def run_grid(
     finally:
         progress.close()
     return summary
-
-
-def _expected_cost(cell: Cell | NextItemCell) -> int:
-    """Rank for scheduling: LLM cells (minutes) before baselines and sanity rows (seconds)."""
-    return 1 if cell.runner.startswith(("tallrec", "llara", "icl")) else 0
 
 
 def _worker_setup(threads: int) -> None:
@@ -221,17 +217,16 @@ def _run_in_workers(
     count: Callable[[Outcome], bool],
     deferred: list[Cell | NextItemCell],
 ) -> None:
-    """``jobs`` spawned worker processes run the cells; locked cells are waited for last."""
+    """``jobs`` spawned worker processes run the cells in order; locked ones wait till last."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     from bench import config
 
     threads = max(1, config.threads() // jobs)
-    ordered = sorted(cells, key=_expected_cost, reverse=True)  # stable: grid order within
     context = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
     with ProcessPoolExecutor(jobs, context, _worker_setup, (threads,)) as pool:
-        for block, patient in ((ordered, False), (deferred, True)):
+        for block, patient in ((cells, False), (deferred, True)):
             pending = {pool.submit(execute_cell, c, results_dir, force, patient): c for c in block}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)

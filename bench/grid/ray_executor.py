@@ -16,10 +16,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from tqdm import tqdm
-
 from bench.errors import UsageError
 from bench.grid.local import GridSummary, Outcome, execute_cell
+from bench.grid.progress import GridProgress
 from bench.tasks.like import Cell
 
 MINIMUM_RAY = (2, 40)
@@ -62,12 +61,12 @@ def run_grid_ray(
         task = ray.remote(num_cpus=cpus_per_task)(_task)
         pending = [task.remote(cell, str(results_dir.resolve()), force) for cell in cells]
         summary = GridSummary()
-        progress = tqdm(total=len(cells), desc="grid (ray)", unit="cell", disable=quiet)
+        progress = GridProgress(cells, results_dir, quiet, force, desc="grid (ray)")
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             outcome: Outcome = ray.get(done[0])
             summary.add(outcome)
-            progress.update()
+            progress.finished(outcome.cell)
             if not quiet:
                 progress.write(outcome.line())
             if outcome.error is not None and fail_fast:
