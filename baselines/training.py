@@ -10,6 +10,7 @@ restored at the end; training stops after ``patience`` epochs without a better s
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,6 +19,8 @@ import numpy as np
 import torch
 
 from bench.errors import BenchError
+
+log = logging.getLogger(__name__)
 
 
 class EpochSettings(Protocol):
@@ -62,6 +65,7 @@ def train_with_early_stopping(
             optimizer.step()
         score = validate(epoch)
         history.append(round(score, 5))
+        log.info("epoch %d: validation score %.5f", epoch, score, extra={"cell_only": True})
         if score > best_score:
             best_score, best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())

@@ -57,10 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     caller = os.environ.get(COMMAND_VARIABLE)
     os.environ[COMMAND_VARIABLE] = shlex.join(["python", "-m", "bench", *words])  # records
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for console in logging.getLogger().handlers:  # cell logs get INFO even with -q
+        console.setLevel(logging.WARNING if args.quiet else logging.INFO)
+        console.addFilter(lambda record: not getattr(record, "cell_only", False))
     for noisy in ("recbole", "sentence_transformers", "httpx", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

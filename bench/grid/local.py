@@ -109,7 +109,7 @@ def cell_log(record_path: Path) -> Iterator[None]:
     stream = os.fdopen(
         open_unlinked(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "a", encoding="utf-8"
     )
-    handler = logging.StreamHandler(stream)
+    handler = _CellLogHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
@@ -119,6 +119,13 @@ def cell_log(record_path: Path) -> Iterator[None]:
         root.removeHandler(handler)
         handler.close()
         stream.close()
+
+
+class _CellLogHandler(logging.StreamHandler):
+    """A cell's log file: a line it cannot write (a full disk) is dropped, not a traceback."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        pass
 
 
 def error_path(record_path: Path) -> Path:

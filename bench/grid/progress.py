@@ -10,15 +10,15 @@ elapsed time scaled by the expected cost still to come over the cost done.
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 REUSED_SECONDS = 0.05
 # Seconds per cell on this project's 2-core machine (quick profile, 200 test samples);
@@ -99,9 +99,11 @@ class GridProgress:
             disable=quiet,
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} elapsed{postfix}",
         )
-        self._redirect = contextlib.ExitStack()
+        self._consoles: list[tuple[logging.StreamHandler, Any]] = []
         if not quiet:  # log lines go above the bar instead of being glued onto it
-            self._redirect.enter_context(logging_redirect_tqdm())
+            for handler in logging.getLogger().handlers:
+                if type(handler) is logging.StreamHandler:
+                    self._consoles.append((handler, handler.setStream(_AboveBar(self.bar))))
         self._show()
 
     def eta(self) -> float | None:
@@ -126,6 +128,21 @@ class GridProgress:
         self.bar.write(line)
 
     def close(self) -> None:
-        """Close the bar (and give logging its own handlers back)."""
+        """Close the bar (and give the console log handlers their streams back)."""
         self.bar.close()
-        self._redirect.close()
+        for handler, stream in self._consoles:
+            handler.setStream(stream)
+
+
+class _AboveBar:
+    """A stream for log handlers that prints each line above the progress bar."""
+
+    def __init__(self, bar: tqdm) -> None:
+        self.bar = bar
+
+    def write(self, text: str) -> None:
+        if text.rstrip("\n"):
+            self.bar.write(text.rstrip("\n"), file=sys.stderr)
+
+    def flush(self) -> None:
+        sys.stderr.flush()

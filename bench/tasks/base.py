@@ -226,8 +226,10 @@ def run_cell(task: Task, cell: Cell, results_dir: Path, force: bool = False) -> 
         "environment": provenance,
         "workdir": path.with_suffix(".work"),
     }
+    log.info("computing %s (run key %s…)", cell.label.strip(), key[:12], extra={"cell_only": True})
     record = task.answer(cell, runner, domain, inputs, context)
     text = record_text(record.to_json())
     atomic_write_text(path, text)
+    log.info("%s written", path.name, extra={"cell_only": True})
     shutil.rmtree(context["workdir"] / CHECKPOINT, ignore_errors=True)  # resumable state
     return task.from_json(json.loads(text)), True
