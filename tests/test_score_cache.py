@@ -46,14 +46,21 @@ def test_zero_shot_icl_is_scored_once_per_domain_and_subset(own_cache, monkeypat
     assert [p["score"] for p in third["predictions"]] == [p["score"] for p in first["predictions"]]
 
 
-def test_another_model_or_adapter_never_gets_a_hit(own_cache, monkeypatch):
-    from dataclasses import replace
-
+@pytest.fixture
+def cached_icl(own_cache, monkeypatch):
+    """Zero-shot ICL on movie with the score cache on (in a private cache)."""
     monkeypatch.setenv("BENCH_SCORE_CACHE", "1")
     domain, data_sha = load_domain("movie")
     runner = ICL(seed=0)
     runner.fit(domain, make_fewshot(domain, data_sha, 16, 0), None)
-    prompts = runner.prompts(domain.samples("test")[:6])
+    return runner, domain.samples("test")
+
+
+def test_another_model_or_adapter_never_gets_a_hit(cached_icl):
+    from dataclasses import replace
+
+    runner, test = cached_icl
+    prompts = runner.prompts(test[:6])
     cache = runner.scorer.cache
     assert cache is not None and cache.identity.adapter_sha256 is None
     scores = runner.scorer.score(prompts)
@@ -76,12 +83,9 @@ def test_another_model_or_adapter_never_gets_a_hit(own_cache, monkeypatch):
     assert calls == [6, 6, 6]
 
 
-def test_a_damaged_entry_is_recomputed(own_cache, monkeypatch):
-    monkeypatch.setenv("BENCH_SCORE_CACHE", "1")
-    domain, data_sha = load_domain("movie")
-    runner = ICL(seed=0)
-    runner.fit(domain, make_fewshot(domain, data_sha, 16, 0), None)
-    prompts = runner.prompts(domain.samples("test")[:3])
+def test_a_damaged_entry_is_recomputed(cached_icl, own_cache):
+    runner, test = cached_icl
+    prompts = runner.prompts(test[:3])
     scores = runner.scorer.score(prompts)
     with sqlite3.connect(own_cache / "scores" / "scores.sqlite3") as connection:
         connection.execute("UPDATE scores SET score = 0.999")  # altered, checksum kept
