@@ -468,3 +468,38 @@ def test_a_link_planted_as_a_runner_or_cache_folder_is_not_written_through(own_c
     ran = bench("run", *args)
     assert ran.returncode == 1 and "movie is a symbolic link" in ran.stderr
     assert not list(outside.iterdir())
+
+
+def test_a_checkpoint_of_another_run_or_damaged_is_not_resumed(tmp_path, tiny_llama, caplog):
+    """train() resumes only from its own intact checkpoint (no pickle is ever loaded)."""
+    import copy
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from llm.lora import Example, Resume, Schedule, train
+
+    examples = [Example(tuple(range(5 + i, 15 + i)), tuple(range(5 + i, 15 + i))) for i in range(4)]
+    schedule = Schedule(1e-3, batch_size=2, micro_batch_size=1, warmup_steps=0, max_epochs=2)
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+
+    def run(identity: str):
+        torch.manual_seed(0)
+        model = get_peft_model(copy.deepcopy(tiny_llama), lora)
+        return train(model, examples, schedule, 0, 0, resume=Resume(tmp_path / "ck", identity))
+
+    first = run("cell A")
+    state = tmp_path / "ck" / "state.json"
+    assert json.loads(state.read_text())["log"]["steps"] == first.steps == 4
+    again = run("cell A")  # its own intact checkpoint: nothing left to train
+    assert "resumed at step 4/4" in caplog.text and again.loss_by_step == first.loss_by_step
+    caplog.clear()
+    other = run("cell B")  # another run's checkpoint: trained from the start
+    assert "belongs to another run" in caplog.text and other.loss_by_step == first.loss_by_step
+    tensors = tmp_path / "ck" / "tensors.safetensors"
+    content = bytearray(tensors.read_bytes())
+    content[-100] ^= 0xFF  # one flipped byte in the tensors
+    tensors.write_bytes(bytes(content))
+    caplog.clear()
+    damaged = run("cell B")
+    assert "fail their checksum" in caplog.text and damaged.loss_by_step == first.loss_by_step
