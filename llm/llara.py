@@ -35,8 +35,9 @@ from bench.errors import BenchError
 from bench.files import atomic_directory
 from bench.nextitem_metrics import mean_reciprocal_rank
 from llm.base import LLMSettings, shared_model
+from llm.checkpoints import resume_in
 from llm.item_vectors import Projector, load_item_vectors, uses_hybrid
-from llm.lora import IGNORE, Schedule, attach_lora, resume_in, save_adapter, train
+from llm.lora import IGNORE, Schedule, attach_lora, save_adapter, train
 from llm.models import DEFAULT_MODEL, load_model
 from llm.next_prompts import answer_text, encode, render, template_for
 from llm.ranker import CandidateRanker, embed_with_slots

@@ -6,20 +6,19 @@ the effective batch, an optimizer step at the end of every epoch for the remaind
 samples with an effective batch of 128 make one step per epoch), the loss averaged over
 every label token of the effective batch, AdamW, linear warm-up then linear decay. An
 ``evaluate`` callback scores the validation set every ``eval_every`` steps (and after the
-last step); the best evaluation's adapter weights are restored at the end.
+last step); the best evaluation's adapter weights are restored at the end. With a
+``Resume``, the state after every step is saved and a killed run resumes from it
+(``llm.checkpoints``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import hashlib
 import json
 import logging
 import math
-import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ import torch
 
 from bench.errors import BenchError
 from bench.files import atomic_directory, sha256_file
-from bench.tasks.runner import CHECKPOINT
+from llm.checkpoints import Checkpoints, LoopState, Resume, check_adapter_keys, load_adapter_state
 
 log = logging.getLogger(__name__)
 IGNORE = -100
@@ -108,35 +107,6 @@ def attach_lora(
         ) from None
 
 
-def check_adapter_keys(model: Any, keys: set[str], source: str) -> None:
-    """Refuse adapter weights whose keys are not exactly the model's adapter keys.
-
-    peft only warns about missing keys and ignores unexpected ones: a run would go on from
-    a half-loaded adapter (TALLRec's users lost runs to this, its issues #53, #59, #66).
-    """
-    from peft import get_peft_model_state_dict
-
-    expected = set(get_peft_model_state_dict(model))
-    missing, unexpected = sorted(expected - keys), sorted(keys - expected)
-    if missing or unexpected:
-        example = (missing or unexpected)[0]
-        raise BenchError(
-            f"adapter {source} has {len(missing)} missing and {len(unexpected)} unexpected "
-            f"weights (e.g. {example}): use an adapter saved with these LoRA settings for "
-            "this base model"
-        )
-
-
-def load_adapter_state(model: Any, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load adapter weights into ``model``, every key checked (see :func:`check_adapter_keys`)."""
-    from peft import set_peft_model_state_dict
-
-    check_adapter_keys(model, set(state), source)
-    result = set_peft_model_state_dict(model, state)
-    if result.unexpected_keys:
-        raise BenchError(f"adapter {source}: {result.unexpected_keys[0]} was not loaded")
-
-
 @dataclass(frozen=True)
 class Schedule:
     """How long and how fast to train; the Trainer arguments TALLRec passes."""
@@ -210,27 +180,6 @@ def _token_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.T
     return loss, int((targets != IGNORE).sum())
 
 
-@dataclass(frozen=True)
-class Resume:
-    """Where :func:`train` keeps its state after every optimizer step, and what it is for.
-
-    ``identity`` names the run (the runner's config and data); the schedule, seed, examples
-    and initial weights are added to it, so a checkpoint of anything else is never loaded.
-    """
-
-    folder: Path
-    identity: str
-
-
-def resume_in(workdir: Path | None, *identity: Any) -> Resume | None:
-    """Checkpoints in ``<workdir>/checkpoint`` (removed once the cell's record is written)."""
-    from bench.files import canonical_json
-
-    if workdir is None:
-        return None
-    return Resume(workdir / CHECKPOINT, canonical_json(list(identity)))
-
-
 def train(
     model: Any,
     examples: Sequence[Any],
@@ -270,9 +219,9 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     generator = torch.Generator().manual_seed(seed)
     result = TrainingLog()
-    state = _LoopState()
+    state = LoopState()
     store = (
-        _Checkpoints(resume, model, modules, optimizer, scheduler, generator, collate)
+        Checkpoints(resume, model, modules, optimizer, scheduler, generator, collate)
         if resume is not None
         else None
     )
@@ -359,140 +308,6 @@ def train(
     for module in modules:
         module.eval()
     return result
-
-
-@dataclass
-class _LoopState:
-    """The training loop's position and best weights: what a checkpoint adds to the log."""
-
-    order: list[int] | None = None  # this epoch's example order (None: draw the next one)
-    position: int = 0  # optimizer steps of this epoch done
-    stale: int = 0
-    best: dict[str, torch.Tensor] | None = None
-    best_modules: list[dict[str, torch.Tensor]] = field(default_factory=list)
-
-
-@dataclass
-class _Checkpoints:
-    """One verified checkpoint folder: ``state.json`` (JSON only) and ``tensors.safetensors``.
-
-    Nothing in it is unpickled: tensors load through safetensors, the rest through JSON,
-    and both are checked against the run's fingerprint and the tensors' sha256.
-    """
-
-    resume: Resume
-    model: Any
-    modules: Sequence[torch.nn.Module]
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    generator: torch.Generator
-    collate: Any
-    fingerprint: str = ""
-
-    def identify(self, examples: Sequence[Any], schedule: Schedule, seed: int) -> str:
-        """sha256 of the run's identity, schedule, seed, examples and initial weights."""
-        from peft import get_peft_model_state_dict
-
-        digest = hashlib.sha256(
-            repr((self.resume.identity, schedule, seed, list(examples))).encode()
-        )
-        states = [get_peft_model_state_dict(self.model), *(m.state_dict() for m in self.modules)]
-        for weights in states:
-            for name, tensor in sorted(weights.items()):
-                digest.update(name.encode() + tensor.detach().float().cpu().numpy().tobytes())
-        return digest.hexdigest()
-
-    def save(self, result: TrainingLog, state: _LoopState) -> None:
-        from peft import get_peft_model_state_dict
-        from safetensors.torch import save_file
-
-        tensors = {f"model.{k}": v for k, v in get_peft_model_state_dict(self.model).items()}
-        for index, module in enumerate(self.modules):
-            tensors |= {f"module{index}.{k}": v for k, v in module.state_dict().items()}
-        for k, v in (state.best or {}).items():
-            tensors[f"best.{k}"] = v
-        for index, saved in enumerate(state.best_modules):
-            tensors |= {f"best_module{index}.{k}": v for k, v in saved.items()}
-        optimizer = self.optimizer.state_dict()
-        for param, values in optimizer["state"].items():
-            tensors |= {f"optim.{param}.{k}": v for k, v in values.items()}
-        tensors["rng.torch"] = torch.get_rng_state()
-        tensors["rng.generator"] = self.generator.get_state()
-        meta = {
-            "fingerprint": self.fingerprint,
-            "log": asdict(result),
-            "order": state.order,
-            "position": state.position,
-            "stale": state.stale,
-            "has_best": state.best is not None,
-            "param_groups": optimizer["param_groups"],
-            "optimizer_state": {str(k): sorted(v) for k, v in optimizer["state"].items()},
-            "scheduler": self.scheduler.state_dict(),
-            "collate": self.collate.state_dict() if hasattr(self.collate, "state_dict") else None,
-        }
-        tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-        with atomic_directory(self.resume.folder) as staging:
-            save_file(tensors, str(staging / "tensors.safetensors"))
-            meta["tensors_sha256"] = sha256_file(staging / "tensors.safetensors")
-            (staging / "state.json").write_text(json.dumps(meta), encoding="utf-8")
-
-    def discard(self) -> None:
-        """Remove the checkpoint (and the workdir it made, when nothing else is there)."""
-        shutil.rmtree(self.resume.folder, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            self.resume.folder.parent.rmdir()
-
-    def restore(self, result: TrainingLog, state: _LoopState, total: int) -> None:
-        """Load the checkpoint into the run when it is this run's and intact; else start anew."""
-        from safetensors.torch import load_file
-
-        folder = self.resume.folder
-        if not (folder / "state.json").exists():
-            return
-        try:
-            meta = json.loads((folder / "state.json").read_bytes().decode("utf-8"))
-            if meta["fingerprint"] != self.fingerprint:
-                raise ValueError("it belongs to another run")
-            if sha256_file(folder / "tensors.safetensors") != meta["tensors_sha256"]:
-                raise ValueError("its tensors fail their checksum")
-            tensors = load_file(str(folder / "tensors.safetensors"))
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            log.warning("not resuming from %s: %s", folder, error)
-            return
-
-        def part(prefix: str) -> dict[str, torch.Tensor]:
-            return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-        load_adapter_state(self.model, part("model."), f"checkpoint {folder}")
-        for index, module in enumerate(self.modules):
-            module.load_state_dict(part(f"module{index}."))
-        if meta["has_best"]:
-            state.best = part("best.")
-            state.best_modules = [part(f"best_module{i}.") for i in range(len(self.modules))]
-        optimizer_state = {
-            int(param): {k: tensors[f"optim.{param}.{k}"] for k in keys}
-            for param, keys in meta["optimizer_state"].items()
-        }
-        groups = [
-            g | {"betas": tuple(g["betas"])} if "betas" in g else g for g in meta["param_groups"]
-        ]
-        self.optimizer.load_state_dict({"state": optimizer_state, "param_groups": groups})
-        self.scheduler.load_state_dict(meta["scheduler"])
-        if meta["collate"] is not None:
-            self.collate.load_state_dict(meta["collate"])
-        torch.set_rng_state(tensors["rng.torch"])
-        self.generator.set_state(tensors["rng.generator"])
-        saved = meta["log"]
-        result.steps, result.epochs = saved["steps"], saved["epochs"]
-        result.loss_by_step = saved["loss_by_step"]
-        result.evaluations = [tuple(pair) for pair in saved["evaluations"]]
-        result.best_step, result.best_score = saved["best_step"], saved["best_score"]
-        result.stopped_early = saved["stopped_early"]
-        state.order, state.position, state.stale = meta["order"], meta["position"], meta["stale"]
-        if result.steps >= total or result.stopped_early:
-            result.epochs += 1  # the epoch the loop closes after its last step
-            state.order = None
-        log.warning("resumed at step %d/%d from %s", result.steps, total, folder)
 
 
 def save_adapter(model: Any, folder: Path) -> dict[str, Any]:

@@ -32,7 +32,8 @@ from bench.errors import BenchError
 from bench.files import sha256_file
 from bench.metrics import selection_score
 from llm.base import LLMRunner, LLMSettings
-from llm.lora import Example, Schedule, attach_lora, resume_in, save_adapter, tokenize, train
+from llm.checkpoints import resume_in
+from llm.lora import Example, Schedule, attach_lora, save_adapter, tokenize, train
 from llm.models import load_model
 from llm.prompts import render_alpaca, render_prompt
 

@@ -477,7 +477,8 @@ def test_a_checkpoint_of_another_run_or_damaged_is_not_resumed(tmp_path, tiny_ll
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from llm.lora import Example, Resume, Schedule, train
+    from llm.checkpoints import Resume
+    from llm.lora import Example, Schedule, train
 
     examples = [Example(tuple(range(5 + i, 15 + i)), tuple(range(5 + i, 15 + i))) for i in range(4)]
     schedule = Schedule(1e-3, batch_size=2, micro_batch_size=1, warmup_steps=0, max_epochs=2)
