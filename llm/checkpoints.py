@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from bench.errors import BenchError
-from bench.files import atomic_directory, sha256_file
+from bench.files import atomic_directory, canonical_json, sha256_file
 from bench.tasks.runner import CHECKPOINT
 
 if TYPE_CHECKING:
@@ -72,11 +72,28 @@ class Resume:
 
 def resume_in(workdir: Path | None, *identity: Any) -> Resume | None:
     """Checkpoints in ``<workdir>/checkpoint`` (removed once the cell's record is written)."""
-    from bench.files import canonical_json
-
     if workdir is None:
         return None
     return Resume(workdir / CHECKPOINT, canonical_json(list(identity)))
+
+
+def fingerprint(
+    resume: Resume,
+    model: Any,
+    modules: Sequence[torch.nn.Module],
+    examples: Sequence[Any],
+    schedule: Schedule,
+    seed: int,
+) -> str:
+    """sha256 of the run's identity, schedule, seed, examples and initial weights."""
+    from peft import get_peft_model_state_dict
+
+    digest = hashlib.sha256(repr((resume.identity, schedule, seed, list(examples))).encode())
+    states = [get_peft_model_state_dict(model), *(m.state_dict() for m in modules)]
+    for weights in states:
+        for name, tensor in sorted(weights.items()):
+            digest.update(name.encode() + tensor.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 @dataclass
@@ -105,20 +122,7 @@ class Checkpoints:
     scheduler: Any
     generator: torch.Generator
     collate: Any
-    fingerprint: str = ""
-
-    def identify(self, examples: Sequence[Any], schedule: Schedule, seed: int) -> str:
-        """sha256 of the run's identity, schedule, seed, examples and initial weights."""
-        from peft import get_peft_model_state_dict
-
-        digest = hashlib.sha256(
-            repr((self.resume.identity, schedule, seed, list(examples))).encode()
-        )
-        states = [get_peft_model_state_dict(self.model), *(m.state_dict() for m in self.modules)]
-        for weights in states:
-            for name, tensor in sorted(weights.items()):
-                digest.update(name.encode() + tensor.detach().float().cpu().numpy().tobytes())
-        return digest.hexdigest()
+    fingerprint: str  # see :func:`fingerprint`: a checkpoint with another one is not loaded
 
     def save(self, result: TrainingLog, state: LoopState) -> None:
         """Replace the checkpoint with the state after this step (atomically)."""

@@ -26,7 +26,14 @@ import torch
 
 from bench.errors import BenchError
 from bench.files import atomic_directory, sha256_file
-from llm.checkpoints import Checkpoints, LoopState, Resume, check_adapter_keys, load_adapter_state
+from llm.checkpoints import (
+    Checkpoints,
+    LoopState,
+    Resume,
+    check_adapter_keys,
+    fingerprint,
+    load_adapter_state,
+)
 
 log = logging.getLogger(__name__)
 IGNORE = -100
@@ -220,13 +227,12 @@ def train(
     generator = torch.Generator().manual_seed(seed)
     result = TrainingLog()
     state = LoopState()
-    store = (
-        Checkpoints(resume, model, modules, optimizer, scheduler, generator, collate)
-        if resume is not None
-        else None
-    )
-    if store is not None:
-        store.fingerprint = store.identify(examples, schedule, seed)
+    store = None
+    if resume is not None:
+        identity = fingerprint(resume, model, modules, examples, schedule, seed)
+        store = Checkpoints(
+            resume, model, modules, optimizer, scheduler, generator, collate, identity
+        )
         store.restore(result, state, total)
 
     def validate() -> bool:

@@ -142,8 +142,8 @@ def execute_cell(
     """
     path = cell.record_path(results_dir)
     started = time.perf_counter()
-    refuse_links(results_dir, path.with_suffix(".work"))  # runner, domain and work folders
-    refuse_links(results_dir, path)
+    for own in (path, path.with_suffix(".work")):  # the record, its work folder, their parents
+        refuse_links(results_dir, own)
     with cell_lock(path, wait) as held:
         if not held:
             return None

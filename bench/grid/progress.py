@@ -48,16 +48,25 @@ def _recorded_seconds(path: Path) -> float | None:
         return None
 
 
-def expected_seconds(cell: Any, results_dir: Path, force: bool = False) -> float:
-    """What ``cell`` is expected to cost (see the module docstring)."""
+def expected_seconds(
+    cell: Any, results_dir: Path, force: bool = False, folders: dict[Path, float] | None = None
+) -> float:
+    """What ``cell`` is expected to cost (see the module docstring).
+
+    ``folders`` keeps each record folder's mean, so a grid reads a folder's records once.
+    """
     path = cell.record_path(results_dir)
     if path.is_file() and not force:
         return REUSED_SECONDS
-    earlier = sorted(path.parent.glob("*.json"))[:3] if path.parent.is_dir() else []
-    seconds = [s for s in map(_recorded_seconds, earlier) if s is not None]
-    if not seconds:
+    folders = {} if folders is None else folders
+    if path.parent not in folders:
+        earlier = sorted(path.parent.glob("*.json"))[:3] if path.parent.is_dir() else []
+        seconds = [s for s in map(_recorded_seconds, earlier) if s is not None]
+        folders[path.parent] = sum(seconds) / len(seconds) if seconds else -1.0
+    mean = folders[path.parent]
+    if mean < 0:
         return default_seconds(cell.runner)
-    return max(sum(seconds) / len(seconds), REUSED_SECONDS)  # timings round to 0.0 s
+    return max(mean, REUSED_SECONDS)  # timings round to 0.0 s
 
 
 def eta_seconds(done: float, total: float, elapsed: float) -> float | None:
@@ -88,7 +97,8 @@ class GridProgress:
         clock: Callable[[], float] = time.monotonic,
         desc: str = "grid",
     ) -> None:
-        self.costs = {cell: expected_seconds(cell, results_dir, force) for cell in cells}
+        folders: dict[Path, float] = {}
+        self.costs = {cell: expected_seconds(cell, results_dir, force, folders) for cell in cells}
         self.total = sum(self.costs.values())
         self.done, self.cells_done, self.cells = 0.0, 0, len(cells)
         self.clock, self.started = clock, clock()
