@@ -94,6 +94,7 @@ class SequentialConfig:
 
 
 _DATASETS: dict[tuple[str, int], Any] = {}  # built RecBole datasets, reused across runners
+KEPT_DATASETS = 6  # a seed's manifests of two domains x three shot counts (--jobs mixes them)
 
 
 def recbole_dataset(files: AtomicFiles) -> tuple[Any, Any, Any]:
@@ -104,7 +105,8 @@ def recbole_dataset(files: AtomicFiles) -> tuple[Any, Any, Any]:
 
         config = recbole_config("GRU4Rec", DATASET, recbole_settings(files))
         dataset = create_dataset(config)
-        _DATASETS.clear()  # one manifest at a time: the grid runs all runners per manifest
+        while len(_DATASETS) >= KEPT_DATASETS:  # the oldest goes (dicts keep insertion order)
+            del _DATASETS[next(iter(_DATASETS))]
         _DATASETS[key] = dataset.build()
     return _DATASETS[key]
 

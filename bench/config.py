@@ -7,7 +7,8 @@
 - ``BENCH_OFFLINE=1``: never try to download a missing raw file; the model hub's offline
   switches (``HF_HUB_OFFLINE`` and the like) are set too.
 - ``BENCH_MIRROR``: a base URL that replaces ``https://raw.githubusercontent.com`` for downloads.
-- ``BENCH_THREADS``: torch threads of a run (default: every CPU; the Ray executor sets it).
+- ``BENCH_THREADS``: torch threads of each cell (default 1, on every machine and with any
+  ``--jobs``, so a cell runs the same kernels everywhere; benchmarks default to every CPU).
 """
 
 from __future__ import annotations
@@ -33,9 +34,32 @@ def data_dir() -> Path:
     return cache_dir() / "raw"
 
 
-def threads() -> int:
-    """Torch threads for a run: ``BENCH_THREADS``, else every CPU."""
-    return int(os.environ.get("BENCH_THREADS", "0")) or os.cpu_count() or 1
+def cpus() -> int:
+    """CPUs this process may use (its affinity mask, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def threads(default: int = 1) -> int:
+    """Torch threads of a cell: ``BENCH_THREADS``, else ``default`` (1 for cells).
+
+    A cell's thread count can change the last bits of its scores, so it is fixed, not taken
+    from the machine: the same cell gives the same numbers in one process, with ``--jobs``,
+    on Ray and on a machine with more cores. Parallelism comes from running cells side by
+    side (``--jobs``).
+    """
+    return int(os.environ.get("BENCH_THREADS", "0")) or default
+
+
+def default_jobs() -> int:
+    """Worker processes of ``bench run`` without ``--jobs``: CPUs over a cell's threads.
+
+    1 where a CUDA device is visible (LLM cells would share it).
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        return 1
+    return max(1, cpus() // threads())
 
 
 def offline() -> bool:

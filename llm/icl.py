@@ -46,6 +46,11 @@ class ICL(LLMRunner):
     name: ClassVar[str] = "icl"
     settings: ClassVar[ICLSettings] = ICLSettings()
 
+    @classmethod
+    def reads_train(cls) -> bool:
+        """Only demonstrations come from the train samples: zero-shot reads none."""
+        return cls.settings.demos > 0
+
     def fit(self, domain: Domain, manifest: FewShotManifest, workdir: Path) -> dict[str, Any]:
         """Load the model (once per process), find its answer tokens, pick the demonstrations."""
         model, tokenizer, info = shared_model(self.settings)
@@ -82,6 +87,8 @@ class EndpointICL:
     def config(self) -> dict[str, Any]:
         """Endpoint settings (never the API key) and the seed."""
         return asdict(self.settings) | {"seed": self.seed}
+
+    reads_train = classmethod(ICL.reads_train.__func__)  # zero-shot reads no train sample
 
     def fit(self, domain: Domain, manifest: FewShotManifest, workdir: Path) -> dict[str, Any]:
         """Pick the demonstrations (the endpoint is first asked when scoring)."""

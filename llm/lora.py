@@ -126,6 +126,7 @@ class Schedule:
     max_steps: int = 0  # 0: max_epochs decides
     eval_every: int = 0  # 0: no evaluation
     patience: int = 0  # evaluations without improvement before stopping; 0: never stop
+    group_by_length: bool = False  # sort each step's samples by length into micro-batches
 
     @property
     def accumulation(self) -> int:
@@ -185,6 +186,23 @@ def _token_loss_sum(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.T
         reduction="sum",
     )
     return loss, int((targets != IGNORE).sum())
+
+
+def micro_batches(
+    order: list[int], schedule: Schedule, examples: Sequence[Any]
+) -> list[list[list[int]]]:
+    """An epoch's sample order cut into optimizer steps of micro-batches.
+
+    With ``group_by_length`` each step's samples are sorted by token count before they are
+    cut (stable, so still one fixed order): a step trains on the same samples with the same
+    loss (the sum over all its label tokens) and far less padding.
+    """
+    per_step = schedule.micro_batch_size * schedule.accumulation
+    steps = [order[i : i + per_step] for i in range(0, len(order), per_step)]
+    if schedule.group_by_length:
+        steps = [sorted(step, key=lambda i: len(examples[i].input_ids)) for step in steps]
+    micro = schedule.micro_batch_size
+    return [[step[i : i + micro] for i in range(0, len(step), micro)] for step in steps]
 
 
 def train(
@@ -260,16 +278,11 @@ def train(
         model.train()
         for module in modules:
             module.train()
-        micro = schedule.micro_batch_size
         while result.steps < total and not result.stopped_early:
             if state.order is None:
                 state.order = torch.randperm(len(examples), generator=generator).tolist()
                 state.position = 0
-            chunks = [state.order[i : i + micro] for i in range(0, len(state.order), micro)]
-            groups = [
-                chunks[i : i + schedule.accumulation]
-                for i in range(0, len(chunks), schedule.accumulation)
-            ]
+            groups = micro_batches(state.order, schedule, examples)
             while state.position < len(groups):
                 group = groups[state.position]
                 state.position += 1

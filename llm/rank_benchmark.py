@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from bench import config as bench_config
 from bench.data.nextitem import load_next_item_domain
 from bench.files import atomic_write_text
 from bench.store.records import environment
@@ -51,7 +52,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     provenance = environment()
-    threads = torch_threads()
+    threads = torch_threads(bench_config.cpus())
     domain, _ = load_next_item_domain(args.domain)
     model, tokenizer, info = load_model(args.model)
     ranker = CandidateRanker(model, tokenizer)

@@ -11,11 +11,15 @@ handled); LLaMA's 8241/3782 are one case of this. Prompts are run in length-sort
 left-padded, with matching attention masks and position ids, so a score does not depend on
 the batch size or on the order of the prompts.
 
-Shared prefix: the tokens every prompt of a ``score`` call starts with (the template's
-header and instruction, and in-context demonstrations) are run once; their key/value cache
-is reused by every batch. Batches then hold ``[prefix][padding][prompt's own tokens]``, the
-padding masked out and positions continuing from the prefix, so the numbers are those of
-the full prompts (to float rounding).
+Shared prefixes (``prefixes="tree"``, the default): the prompts of a ``score`` call form a
+trie of token prefixes. A prefix shared by every prompt (the template's header and
+instruction, in-context demonstrations) and, below it, one shared by a group of prompts (a
+user's history, which all of that user's test prompts repeat) is run once when it is at
+least :data:`MIN_SHARED_PREFIX` tokens longer than its parent; its key/value cache is
+reused by every batch below it. Batches then hold ``[prefix][padding][prompt's own
+tokens]``, the padding masked out and positions continuing from the prefix, so the numbers
+are those of the full prompts (to float rounding). ``"one"`` shares only the prefix common
+to all prompts, ``"none"`` runs every prompt whole.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -33,6 +39,7 @@ from bench.errors import BenchError
 from llm.score_cache import ScoreCache
 
 MODES = ("two-token", "tallrec-compat")
+PREFIXES = ("tree", "one", "none")
 MIN_SHARED_PREFIX = 8  # tokens; below this the cache costs more than it saves
 PROGRESS_EVERY_S = 10.0  # a progress line at most this often while scoring
 log = logging.getLogger(__name__)
@@ -72,6 +79,60 @@ def shared_prefix_length(encoded: Sequence[Sequence[int]]) -> int:
     return max(length, 0)
 
 
+@dataclass
+class PrefixNode:
+    """Prompts that share ``encoded[:depth]``: groups sharing more below, the rest scored here."""
+
+    depth: int  # tokens every prompt below shares (the length of this node's cache)
+    children: list[PrefixNode] = field(default_factory=list)
+    leaves: list[int] = field(default_factory=list)  # prompts scored against this node's cache
+
+    def prompts(self) -> Iterator[int]:
+        """Every prompt at or below this node."""
+        yield from self.leaves
+        for child in self.children:
+            yield from child.prompts()
+
+    def tokens_run(self, encoded: Sequence[Sequence[int]], parent: int = 0) -> int:
+        """Tokens the model runs for this subtree: each shared prefix once, each own part."""
+        own = sum(len(encoded[i]) - self.depth for i in self.leaves)
+        below = sum(child.tokens_run(encoded, self.depth) for child in self.children)
+        return self.depth - parent + own + below
+
+
+def prefix_tree(
+    encoded: Sequence[Sequence[int]],
+    members: Sequence[int] | None = None,
+    depth: int = 0,
+    min_shared: int = MIN_SHARED_PREFIX,
+) -> PrefixNode:
+    """The trie of ``encoded[members]`` (all sharing ``encoded[:depth]``), compressed.
+
+    A node wherever a group of prompts shares at least ``min_shared`` tokens more than its
+    parent; every prompt keeps at least one own token.
+    """
+    node = PrefixNode(depth)
+    groups = [list(range(len(encoded)) if members is None else members)]
+    while groups:
+        group = groups.pop()
+        if len(group) < 2:
+            node.leaves += group
+            continue
+        shared = shared_prefix_length([encoded[i] for i in group])
+        if shared - depth >= min_shared:
+            node.children.append(prefix_tree(encoded, group, shared, min_shared))
+            continue
+        by_next: dict[int, list[int]] = defaultdict(list)  # split where the group diverges
+        for i in group:
+            if len(encoded[i]) > shared + 1:
+                by_next[encoded[i][shared]].append(i)
+            else:  # its next token is its last (own) one
+                node.leaves.append(i)
+        groups += by_next.values()
+    node.leaves.sort()
+    return node
+
+
 class YesNoScorer:
     """Scores prompts with a causal LM; see the module docstring."""
 
@@ -82,12 +143,14 @@ class YesNoScorer:
         probe_prompt: str,
         mode: str = "two-token",
         batch_size: int = 8,
-        reuse_prefix: bool = True,
+        prefixes: str = "tree",
     ) -> None:
         if mode not in MODES:
             raise BenchError(f"unknown scoring mode {mode!r}: use one of {MODES}")
+        if prefixes not in PREFIXES:
+            raise BenchError(f"unknown prefix sharing {prefixes!r}: use one of {PREFIXES}")
         self.model, self.tokenizer, self.mode, self.batch_size = model, tokenizer, mode, batch_size
-        self.reuse_prefix = reuse_prefix
+        self.prefixes = prefixes
         self.cache: ScoreCache | None = None  # set by a runner once its weights are final
         self.yes_id, self.no_id = answer_token_ids(tokenizer, probe_prompt)
         pad = tokenizer.pad_token_id
@@ -111,38 +174,58 @@ class YesNoScorer:
             return self.cache.scores(prompts, self.compute)
         return self.compute(prompts)
 
+    def plan(self, encoded: Sequence[Sequence[int]]) -> PrefixNode:
+        """Which prefixes are run once (see the module docstring)."""
+        if self.prefixes == "tree":
+            return prefix_tree(encoded)
+        root = PrefixNode(0, leaves=list(range(len(encoded))))
+        shared = shared_prefix_length(encoded) if self.prefixes == "one" else 0
+        if shared >= MIN_SHARED_PREFIX:
+            root = PrefixNode(0, children=[PrefixNode(shared, leaves=root.leaves)])
+        return root
+
     def compute(self, prompts: Sequence[str]) -> list[float]:
         """P(Yes) for each prompt, in order, from the model."""
         if not prompts:
             return []
         encoded = self.encode(prompts)
-        shared = shared_prefix_length(encoded) if self.reuse_prefix else 0
-        prefix_cache = None
-        if shared >= MIN_SHARED_PREFIX:
-            prefix_cache = self._prefix_cache(encoded[0][:shared])
-        else:
-            shared = 0
-        suffixes = [ids[shared:] for ids in encoded]
-        order = sorted(range(len(suffixes)), key=lambda i: len(suffixes[i]))
-        scores: list[float] = [0.0] * len(suffixes)
-        started = last = time.monotonic()
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            values = self._score_batch([suffixes[i] for i in batch], shared, prefix_cache)
-            for index, value in zip(batch, values, strict=True):
-                scores[index] = value
-            done, now = start + len(batch), time.monotonic()
-            if now - last >= PROGRESS_EVERY_S or (done == len(order) and now - started >= 1):
-                rate = done / (now - started)
-                log.info("scored %d/%d prompts (%.1f/s, %.0f s to go)",
-                         done, len(order), rate, (len(order) - done) / rate)  # fmt: skip
-                last = now
+        scores: list[float] = [0.0] * len(encoded)
+        progress = _Progress(len(encoded))
+        self._run(self.plan(encoded), None, encoded, scores, progress)
         return scores
 
+    def _run(
+        self,
+        node: PrefixNode,
+        cache: Any,
+        encoded: Sequence[Sequence[int]],
+        scores: list[float],
+        progress: _Progress,
+    ) -> None:
+        """Score the prompts below ``node`` against ``cache`` (``node.depth`` tokens)."""
+        for child in node.children:
+            first = next(child.prompts())
+            child_cache = self._extend(cache, encoded[first][node.depth : child.depth], node.depth)
+            self._run(child, child_cache, encoded, scores, progress)
+        suffixes = {i: encoded[i][node.depth :] for i in node.leaves}
+        order = sorted(node.leaves, key=lambda i: len(suffixes[i]))
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            values = self._score_batch([suffixes[i] for i in batch], node.depth, cache)
+            for index, value in zip(batch, values, strict=True):
+                scores[index] = value
+            progress.advance(len(batch))
+
     @torch.no_grad()
-    def _prefix_cache(self, prefix: list[int]) -> Any:
-        ids = torch.tensor([prefix], device=self.model.device)
-        return self.model(input_ids=ids, use_cache=True, logits_to_keep=1).cache
+    def _extend(self, cache: Any, tokens: Sequence[int], depth: int) -> Any:
+        """The key/value cache of ``depth`` tokens (``cache``) followed by ``tokens``."""
+        ids = torch.tensor([list(tokens)], device=self.model.device)
+        extra = {"cache": copy.deepcopy(cache)} if cache is not None else {}
+        positions = torch.arange(depth, depth + len(tokens), device=self.model.device)[None]
+        output = self.model(
+            input_ids=ids, position_ids=positions, use_cache=True, logits_to_keep=1, **extra
+        )
+        return output.cache
 
     @torch.no_grad()
     def _score_batch(self, batch: list[list[int]], shared: int, prefix_cache: Any) -> list[float]:
@@ -174,6 +257,25 @@ class YesNoScorer:
         return yes_probabilities(logits, self.yes_id, self.no_id, self.mode)
 
 
+class _Progress:
+    """A log line at most every :data:`PROGRESS_EVERY_S` while prompts are scored."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done = total, 0
+        self.started = self.last = time.monotonic()
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY_S or (
+            self.done == self.total and now - self.started >= 1
+        ):
+            rate = self.done / (now - self.started)
+            log.info("scored %d/%d prompts (%.1f/s, %.0f s to go)",
+                     self.done, self.total, rate, (self.total - self.done) / rate)  # fmt: skip
+            self.last = now
+
+
 def yes_probabilities(logits: torch.Tensor, yes_id: int, no_id: int, mode: str) -> list[float]:
     """P(Yes) from answer-position logits (batch, vocab) in the given scoring mode."""
     if mode == "two-token":
@@ -182,8 +284,11 @@ def yes_probabilities(logits: torch.Tensor, yes_id: int, no_id: int, mode: str) 
     return torch.softmax(probabilities, dim=-1)[:, 1].tolist()
 
 
-def torch_threads() -> int:
-    """Threads for torch: ``BENCH_THREADS`` or every CPU; set once here for all LLM code."""
-    threads = bench_config.threads()
+def torch_threads(default: int = 1) -> int:
+    """Threads for torch, set once here for all LLM code: ``BENCH_THREADS`` or ``default``.
+
+    ``default``: 1 in a cell (``bench.config.threads``); benchmarks pass every CPU.
+    """
+    threads = bench_config.threads(default)
     torch.set_num_threads(threads)
     return threads

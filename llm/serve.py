@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from bench import config as bench_config
 from llm.models import DEFAULT_MODEL, load_model
 from llm.scorer import torch_threads
 
@@ -91,7 +92,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000, help="0: any free port")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     args = parser.parse_args()
-    torch_threads()
+    torch_threads(bench_config.cpus())
     model, tokenizer, _ = load_model(args.model)
     server = ModelServer(args.port, model, tokenizer, args.model)
     print(f"http://127.0.0.1:{server.server_address[1]}/v1", flush=True)

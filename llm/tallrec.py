@@ -50,6 +50,7 @@ class TallRecSettings(LLMSettings):
     learning_rate: float = 1e-4
     train_batch_size: int = 128  # effective, through gradient accumulation
     micro_batch_size: int = 32
+    group_by_length: bool = True  # a step's samples cut into micro-batches by length (less padding)
     warmup_steps: int = 20
     cutoff_len: int = 512
     train_on_inputs: bool = True
@@ -79,7 +80,9 @@ CPU = TallRecSettings(
 )
 
 
-_NOT_PROTOCOL = {"model", "dtype", "device", "load_in_8bit", "batch_size"}
+# Not part of the paper's protocol: what runs it (model, precision, scoring batches) and how
+# a step's fixed samples are cut into micro-batches (the same loss, to float rounding).
+_NOT_PROTOCOL = {"model", "dtype", "device", "load_in_8bit", "batch_size", "group_by_length"}
 
 
 def eval_every(settings: TallRecSettings, shots: int) -> int:
@@ -226,6 +229,7 @@ class TallRec(LLMRunner):
             batch_size=settings.train_batch_size,
             micro_batch_size=settings.micro_batch_size,
             warmup_steps=settings.warmup_steps,
+            group_by_length=settings.group_by_length,
             **length,
         )
 

@@ -170,14 +170,13 @@ def test_the_committed_reference_covers_the_ci_profile(env):
 
 
 def test_jobs_give_the_same_records_as_one_process_and_compose(env, tmp_path, monkeypatch):
-    """--jobs 2 with one thread per worker equals one process with one thread, cell by cell;
-    two such runs at once on one folder still compute every cell once (the cell locks)."""
+    """--jobs 2 equals one process, cell by cell (a cell's threads are fixed: 1); two such
+    runs at once on one folder still compute every cell once (the cell locks)."""
     grid = ["--runner", "logreg", "gru4rec", "--domain", "movie", "--shots", "16", "64"]
     grid += ["--seed", "0", "--test-limit", "100"]
-    monkeypatch.setenv("BENCH_THREADS", "1")
-    one = bench("run", *grid, "--results-dir", str(tmp_path / "one"))
+    monkeypatch.delenv("BENCH_THREADS", raising=False)
+    one = bench("run", *grid, "--jobs", "1", "--results-dir", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr
-    monkeypatch.setenv("BENCH_THREADS", "2")  # split: one thread per worker
     both = tmp_path / "both"
     command = [sys.executable, "-m", "bench", "-q", "run", *grid, "--jobs", "2"]
     runs = [
@@ -194,3 +193,14 @@ def test_jobs_give_the_same_records_as_one_process_and_compose(env, tmp_path, mo
         )
         assert parallel.predictions == single.predictions and parallel.auc == single.auc
         assert parallel.training.get("threads", 1) == single.training.get("threads", 1) == 1
+
+
+def test_jobs_default_to_the_cpus_over_a_cells_threads(env, tmp_path, monkeypatch):
+    from bench.config import cpus
+
+    monkeypatch.delenv("BENCH_THREADS", raising=False)
+    grid = ["--runner", "like-rate", "--domain", "movie", "--shots", "16", "64", "--seed", "0"]
+    ran = bench("run", *grid, "--results-dir", str(tmp_path))
+    assert ran.returncode == 0, ran.stderr
+    (line,) = [json.loads(text) for text in (tmp_path / "grids.jsonl").read_text().splitlines()]
+    assert line["jobs"] == cpus() and line["computed"] == 2

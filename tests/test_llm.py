@@ -111,14 +111,23 @@ def test_missing_model_is_named(tmp_path, monkeypatch):
         load_model(str(tmp_path / "missing.gguf"))
 
 
-def test_shared_prefix_reuse_gives_the_scores_of_full_prompts(icl):
-    runner, _, samples = icl
-    prompts = runner.prompts(samples)
+def test_prefix_trie_gives_the_scores_of_full_prompts_from_fewer_tokens(icl):
+    """Movie's test users repeat: their prompts share the header and, per user, the history."""
+    runner, _, _ = icl
+    domain, _ = load_domain("movie")
+    prompts = runner.prompts(domain.samples("test")[:48])
     encoded = runner.scorer.encode(prompts)
     assert shared_prefix_length(encoded) >= 60  # header and instruction
-    reused = runner.scorer.score(prompts)
-    runner.scorer.reuse_prefix = False
-    assert np.allclose(reused, runner.scorer.score(prompts), atol=1e-5, rtol=0)
+    scores, tokens = {}, {}
+    for prefixes in ("tree", "one", "none"):
+        runner.scorer.prefixes = prefixes
+        scores[prefixes] = runner.scorer.score(prompts)
+        tokens[prefixes] = runner.scorer.plan(encoded).tokens_run(encoded)
+    assert np.allclose(scores["tree"], scores["none"], atol=1e-5, rtol=0)
+    assert np.allclose(scores["one"], scores["none"], atol=1e-5, rtol=0)
+    assert tokens["none"] == sum(map(len, encoded)) > tokens["one"] > tokens["tree"]
+    root = runner.scorer.plan(encoded)
+    assert len(root.children) == 1 and root.children[0].children  # groups below the header
 
 
 def test_tokenizer_without_distinct_yes_and_no_is_refused():

@@ -6,6 +6,7 @@ import pytest
 
 from bench.grid.progress import (
     REUSED_SECONDS,
+    SHARED_SECONDS,
     GridProgress,
     default_seconds,
     eta_seconds,
@@ -55,4 +56,18 @@ def test_cells_are_weighed_by_their_recorded_cost(env, tmp_path):
     assert progress.cells_done == 2 and "2/3 cells" in progress.bar.postfix
     forced = GridProgress([done], tmp_path, quiet=True, force=True, clock=clock)
     assert forced.costs[done] == pytest.approx(recorded)  # --force recomputes it
+    progress.close()
+
+
+def test_cells_sharing_a_computation_cost_it_once(env, tmp_path):
+    """Zero-shot ICL reads no train sample: of its shot counts only the first computes."""
+    icl = [Cell("icl", "movie", k, 0, test_limit=24) for k in (16, 64, 256)]
+    four_shot = [Cell("icl-4shot", "movie", k, 0, test_limit=24) for k in (16, 64)]
+    cells = icl + four_shot
+    groups = {cell: cell.shared_group() for cell in cells}
+    assert groups[icl[0]] == groups[icl[1]] == groups[icl[2]] is not None
+    assert groups[four_shot[0]] is None and groups[four_shot[1]] is None  # it reads demos
+    progress = GridProgress(cells, tmp_path, quiet=True, groups=groups)
+    assert progress.costs[icl[0]] == default_seconds("icl") == progress.costs[four_shot[1]]
+    assert progress.costs[icl[1]] == progress.costs[icl[2]] == SHARED_SECONDS
     progress.close()

@@ -25,25 +25,47 @@ def bench(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_zero_shot_icl_is_scored_once_per_domain_and_subset(own_cache, monkeypatch, tmp_path):
+def test_a_prompt_scored_once_is_served_to_any_results_folder(own_cache, monkeypatch, tmp_path):
     monkeypatch.setenv("BENCH_SCORE_CACHE", "1")
     cell = ["--runner", "icl", "--domain", "movie", "--seed", "0", "--test-limit", "24"]
-    results = tmp_path / "runs"
-    ran = bench("run", *cell, "--shots", "16", "64", "--results-dir", str(results))
-    assert ran.returncode == 0, ran.stderr
-    folder = results / "icl" / "movie"
-    first, second = (
-        json.loads((folder / f"k{k}-seed0-valid-full-test24.json").read_text()) for k in (16, 64)
-    )
+    records = []
+    for folder, extra in (("a", []), ("b", []), ("c", ["--no-cache"])):
+        ran = bench("run", *cell, "--shots", "16", *extra, "--results-dir", str(tmp_path / folder))
+        assert ran.returncode == 0, ran.stderr
+        path = tmp_path / folder / "icl" / "movie" / "k16-seed0-valid-full-test24.json"
+        records.append(json.loads(path.read_text()))
+    first, second, uncached = records
     assert first["training"]["scoring"]["score_cache"] == {"from_cache": 0, "computed": 24}
     assert second["training"]["scoring"]["score_cache"] == {"from_cache": 24, "computed": 0}
     assert first["predictions"] == second["predictions"] and first["auc"] == second["auc"]
-    assert first["run_key"] != second["run_key"]  # two columns, each record its own
-    uncached = bench("run", *cell, "--shots", "256", "--no-cache", "--results-dir", str(results))
-    assert uncached.returncode == 0, uncached.stderr
-    third = json.loads((folder / "k256-seed0-valid-full-test24.json").read_text())
-    assert "scoring" not in third["training"]  # --no-cache: the scorer ran, nothing was kept
-    assert [p["score"] for p in third["predictions"]] == [p["score"] for p in first["predictions"]]
+    assert "scoring" not in uncached["training"]  # --no-cache: the scorer ran, nothing was kept
+    assert uncached["predictions"] == first["predictions"]
+
+
+def test_zero_shot_icl_is_computed_once_per_domain_and_subset(env, tmp_path):
+    """It reads no train sample: of its shot counts one cell computes (also with --no-cache
+    and --jobs), the others take its scores and name the record they come from."""
+    cell = ["--runner", "icl", "--domain", "movie", "--seed", "0", "--test-limit", "24"]
+    results = tmp_path / "runs"
+    ran = bench("run", *cell, "--shots", "16", "64", "256", "--jobs", "2", "--no-cache",
+                "--results-dir", str(results))  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    folder = results / "icl" / "movie"
+    records = {
+        k: json.loads((folder / f"k{k}-seed0-valid-full-test24.json").read_text())
+        for k in (16, 64, 256)
+    }
+    sources = [r for r in records.values() if "scores_from" not in r["training"]]
+    assert len(sources) == 1  # one computation
+    (source,) = sources
+    for record in records.values():
+        assert record["predictions"] == source["predictions"] and record["auc"] == source["auc"]
+        assert record["training"]["shared_key"] == source["training"]["shared_key"]
+        if record is not source:
+            origin = record["training"]["scores_from"]
+            assert origin["run_key"] == source["run_key"] != record["run_key"]
+            assert json.loads((folder / origin["record"]).read_text()) == source
+            assert record["wall_s"]["score"] == 0.0
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench import config
 from bench.data.splits import (
     VALIDATION_MODES,
 )
@@ -68,6 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         os.environ["BENCH_SCORE_CACHE"] = "0"  # read by llm.score_cache (and Ray's tasks)
     results_dir = args.results_dir or (Path("runs") / profile if profile else Path("runs"))
     started = time.perf_counter()
+    jobs = None
     if args.executor == "ray":
         from bench.grid.ray_executor import run_grid_ray
 
@@ -75,7 +77,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             cells, results_dir, args.force, args.fail_fast, args.quiet, args.address
         )
     else:
-        summary = run_grid(cells, results_dir, args.force, args.fail_fast, args.quiet, args.jobs)
+        jobs = args.jobs or config.default_jobs()
+        summary = run_grid(cells, results_dir, args.force, args.fail_fast, args.quiet, jobs)
     wall_s = time.perf_counter() - started
     line = {
         "command": invocation(),
@@ -84,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "cells": len(cells),
         "computed": len(summary.computed),
         "failed": len(summary.failed),
-        "jobs": args.jobs,
+        "jobs": jobs,
         "wall_s": round(wall_s, 1),
         "cells_run_s": round(summary.run_seconds, 1),
         "grid_overhead_s": round(summary.overhead_seconds, 2),
@@ -158,8 +161,8 @@ def add_parser(commands: Any) -> None:
     run.add_argument(
         "--jobs",
         type=positive,
-        default=1,
-        help="local executor: worker processes, BENCH_THREADS split between them (default 1)",
+        help="local executor: cells side by side in this many worker processes (default: "
+        "CPUs / BENCH_THREADS, i.e. every CPU with 1 thread per cell; 1 with a CUDA device)",
     )
     run.add_argument("--address", help="ray executor: cluster address (default: a local Ray)")
     run.add_argument(

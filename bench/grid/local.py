@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from bench.errors import BenchError, UsageError
 from bench.files import atomic_write_text, open_unlinked, refuse_links
-from bench.grid.progress import GridProgress
+from bench.grid.progress import GridProgress, shared_groups
 from bench.store.records import RunRecord
 from bench.tasks.like import Cell
 
@@ -179,12 +179,13 @@ def run_grid(
     """Run every cell (see the module docstring); locked cells come last.
 
     The progress bar is weighted by each cell's expected cost (``bench.grid.progress``).
-    ``jobs`` > 1 runs cells in that many worker processes, each with ``BENCH_THREADS``
-    split between them, the longest expected cells first; the cell locks are the same, so
-    several ``bench run`` and ``--jobs`` compose.
+    ``jobs`` > 1 runs cells in that many worker processes (each cell with its fixed
+    ``BENCH_THREADS``, as in one process), the longest expected cells first; the cell locks
+    are the same, so several ``bench run`` and ``--jobs`` compose.
     """
     summary = GridSummary()
-    progress = GridProgress(cells, results_dir, quiet, force)
+    groups = {cell: cell.shared_group() for cell in cells}
+    progress = GridProgress(cells, results_dir, quiet, force, groups=groups)
     deferred: list[Cell | NextItemCell] = []
 
     def count(outcome: Outcome) -> bool:
@@ -196,9 +197,9 @@ def run_grid(
         return outcome.error is not None and fail_fast
 
     try:
-        if jobs > 1:
+        if min(jobs, len(cells)) > 1:
             ordered = sorted(cells, key=progress.costs.__getitem__, reverse=True)
-            _run_in_workers(ordered, results_dir, force, jobs, count, deferred)
+            _run_in_workers(ordered, groups, results_dir, force, jobs, count, deferred)
             return summary
         for wait, batch in ((False, list(cells)), (True, deferred)):
             for cell in batch:
@@ -212,34 +213,39 @@ def run_grid(
     return summary
 
 
-def _worker_setup(threads: int) -> None:
-    os.environ["BENCH_THREADS"] = str(threads)
-
-
 def _run_in_workers(
     cells: Sequence[Cell | NextItemCell],
+    groups: dict[Cell | NextItemCell, tuple | None],
     results_dir: Path,
     force: bool,
     jobs: int,
     count: Callable[[Outcome], bool],
     deferred: list[Cell | NextItemCell],
 ) -> None:
-    """``jobs`` spawned worker processes run the cells in order; locked ones wait till last."""
+    """``jobs`` spawned worker processes run the cells in order; locked ones wait till last.
+
+    Of a shared group, the first cell runs first and the others once it has finished, so
+    they take its scores instead of computing them again side by side.
+    """
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    from bench import config
-
-    threads = max(1, config.threads() // jobs)
+    held = {g: members[1:] for g, members in shared_groups(groups).items()}
+    waiting = {cell for followers in held.values() for cell in followers}
     context = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
-    with ProcessPoolExecutor(jobs, context, _worker_setup, (threads,)) as pool:
+    with ProcessPoolExecutor(jobs, context) as pool:
         for block, patient in ((cells, False), (deferred, True)):
-            pending = {pool.submit(execute_cell, c, results_dir, force, patient): c for c in block}
-            while pending:
+            pending = {}
+            queue = [cell for cell in block if patient or cell not in waiting]
+            while queue or pending:
+                for cell in queue:
+                    pending[pool.submit(execute_cell, cell, results_dir, force, patient)] = cell
+                queue = []
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     cell = pending.pop(future)
                     outcome = future.result()
+                    queue += held.pop(groups[cell], []) if not patient else []  # its group's
                     if outcome is None:
                         deferred.append(cell)
                     elif count(outcome):

@@ -5,7 +5,9 @@ that counts cells says nothing. Each cell is weighed by its expected seconds: a 
 record exists costs almost nothing; otherwise the mean ``run_seconds`` of up to three
 earlier records of the same runner label and domain in the results folder; otherwise a
 per-runner estimate (:data:`DEFAULT_SECONDS`, measured on 2 CPU cores). The ETA is the
-elapsed time scaled by the expected cost still to come over the cost done.
+elapsed time scaled by the expected cost still to come over the cost done. A cell that
+takes its scores from another cell of its shared group (``Cell.shared_group``) costs
+:data:`SHARED_SECONDS`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from tqdm import tqdm
 
 REUSED_SECONDS = 0.05
+SHARED_SECONDS = 0.5  # a cell whose scores come from another cell's record
 # Seconds per cell on this project's 2-core machine (quick profile, 200 test samples);
 # the first matching prefix of the runner label wins.
 DEFAULT_SECONDS = (
@@ -69,6 +72,15 @@ def expected_seconds(
     return max(mean, REUSED_SECONDS)  # timings round to 0.0 s
 
 
+def shared_groups(groups: dict[Any, Any]) -> dict[Any, list[Any]]:
+    """The cells of each shared group (``{cell: group or None}``), in their order."""
+    members: dict[Any, list[Any]] = {}
+    for cell, group in groups.items():
+        if group is not None:
+            members.setdefault(group, []).append(cell)
+    return members
+
+
 def eta_seconds(done: float, total: float, elapsed: float) -> float | None:
     """Seconds still to go when ``done`` of ``total`` expected cost took ``elapsed``."""
     if done <= 0:
@@ -96,9 +108,13 @@ class GridProgress:
         force: bool = False,
         clock: Callable[[], float] = time.monotonic,
         desc: str = "grid",
+        groups: dict[Any, Any] | None = None,
     ) -> None:
         folders: dict[Path, float] = {}
         self.costs = {cell: expected_seconds(cell, results_dir, force, folders) for cell in cells}
+        for members in shared_groups(groups or {}).values():  # the first computes
+            for cell in members[1:]:
+                self.costs[cell] = min(self.costs[cell], SHARED_SECONDS)
         self.total = sum(self.costs.values())
         self.done, self.cells_done, self.cells = 0.0, 0, len(cells)
         self.clock, self.started = clock, clock()

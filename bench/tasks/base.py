@@ -60,6 +60,16 @@ class OptionalRunnerMethods:
     name: str
     code_version: int = 1  # part of the run key: raise it when the code changes results
 
+    @classmethod
+    def reads_train(cls) -> bool:
+        """Like/dislike: whether ``fit`` reads the manifest's train samples.
+
+        A runner that does not (zero-shot prompting, a rule) scores the same at every shot
+        count: cells that differ only in shots then share one computation, each still with
+        its own record that names the record its scores come from.
+        """
+        return True
+
     def use_domain(self, domain: Any) -> None:
         """Like/dislike: score another domain's test split (cross-domain runs)."""
         raise BenchError(
@@ -93,6 +103,10 @@ class Cell(Protocol):
 
     def record_path(self, results_dir: Path) -> Path:
         """Where the cell's record lives."""
+        ...
+
+    def shared_group(self) -> tuple[Any, ...] | None:
+        """Cells with one group share one computation (the grid runs one of them first)."""
         ...
 
 
@@ -224,6 +238,7 @@ def run_cell(task: Task, cell: Cell, results_dir: Path, force: bool = False) -> 
         "key": key,
         "data_sha256": data_sha256,
         "environment": provenance,
+        "path": path,
         "workdir": path.with_suffix(".work"),
     }
     log.info("computing %s (run key %s…)", cell.label.strip(), key[:12], extra={"cell_only": True})

@@ -30,7 +30,7 @@ from bench.errors import BenchError, DataError
 from bench.files import refuse_links
 from bench.metrics import log_loss, roc_auc
 from bench.registry import DOMAINS, PAPER_DOMAINS, RUNNERS
-from bench.store.records import Prediction, RunRecord, read_record, runner_folder
+from bench.store.records import Prediction, RunRecord, read_record, run_key, runner_folder
 from bench.tasks import base
 from bench.tasks.base import loaded_domain, variant_label
 
@@ -80,6 +80,17 @@ class Cell:
     def label(self) -> str:
         """The cell in one short line (progress output)."""
         return f"{self.runner:12} {self.domain:6} k={self.n_shots:<4} seed={self.seed}"
+
+    def shared_group(self) -> tuple[Any, ...] | None:
+        """Cells of one group give the same scores; None: this cell is computed on its own.
+
+        A group's runner does not read the train samples and its cells differ only in shots
+        or validation: the grid runs one first and the others take its scores.
+        """
+        if base.runner_class(RUNNERS, self.runner, self.settings).reads_train():
+            return None
+        return (self.runner, self.settings, self.domain, self.seed, self.test_domain,
+                self.test_limit)  # fmt: skip
 
     def run(self, results_dir: Path, force: bool = False) -> tuple[RunRecord, bool]:
         """:func:`run_cell` on this cell (the grid's executors call this)."""
@@ -192,12 +203,24 @@ class LikeTask:
         manifest: FewShotManifest,
         context: dict[str, Any],
     ) -> RunRecord:
-        """Fit on the manifest, score the (subset of the) test split, check the scores."""
+        """Fit on the manifest, score the (subset of the) test split, check the scores.
+
+        A runner that does not read the train samples takes the scores of an intact record
+        of the same computation at another shot count, when there is one beside this cell's.
+        """
         started = time.perf_counter()
         test_domain = domain
         if cell.cross_domain:
             test_domain, _ = loaded_domain(cell.test_domain, load_domain)
         test = test_subset(test_domain, cell.test_limit)  # a bad limit fails before fitting
+        shared = None
+        if not runner.reads_train():
+            parts = self.key_parts(cell, runner, manifest, context["data_sha256"])
+            del parts["manifest_sha256"]
+            shared = run_key(parts | {"data_sha256": context["data_sha256"], "reads": "test"})
+            source = shared_source(context["path"], shared, test)
+            if source is not None:
+                return self._record(cell, runner, manifest, context, source, started)
         training = runner.fit(domain, manifest, context["workdir"])
         fitted = time.perf_counter()
         if cell.cross_domain:
@@ -206,6 +229,8 @@ class LikeTask:
         notes = runner.scoring_notes()
         if notes is not None:
             training = training | {"scoring": notes}
+        if shared is not None:
+            training = training | {"shared_key": shared}
         torch = sys.modules.get("torch")  # imported by the runner, if it uses torch
         if torch is not None and torch.cuda.is_available():
             training = training | {"peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20)}
@@ -230,6 +255,33 @@ class LikeTask:
                 for s, score in zip(test, scores, strict=True)
             ),
             test_domain=test_domain.name,
+        )
+
+    def _record(
+        self,
+        cell: Cell,
+        runner: Any,
+        manifest: FewShotManifest,
+        context: dict[str, Any],
+        source: tuple[Path, RunRecord],
+        started: float,
+    ) -> RunRecord:
+        """The cell's record with the scores of ``source``'s record (see ``answer``)."""
+        path, record = source
+        origin = {"record": path.name, "run_key": record.run_key}
+        log.info("scores from %s: its runner does not read the train samples", path.name,
+                 extra={"cell_only": True})  # fmt: skip
+        return RunRecord(
+            **base.record_fields(cell, runner, context),
+            n_shots=cell.n_shots,
+            validation=cell.validation,
+            manifest_sha256=manifest.sha256,
+            training=record.training | {"scores_from": origin},
+            auc=record.auc,
+            log_loss=record.log_loss,
+            wall_s={"fit": round(time.perf_counter() - started, 3), "score": 0.0},
+            predictions=record.predictions,
+            test_domain=record.test_domain,
         )
 
     def figures(self, records: list[RunRecord]) -> dict[str, float]:
@@ -268,6 +320,25 @@ class LikeTask:
 
 
 LIKE = LikeTask()
+
+
+def shared_source(path: Path, shared_key: str, test: list[Any]) -> tuple[Path, RunRecord] | None:
+    """An intact record beside ``path`` that computed ``shared_key`` on these test samples."""
+    ids = [sample.sample_id for sample in test]
+    for other in sorted(path.parent.glob("k*.json")):
+        if other == path or other.is_symlink():
+            continue
+        try:
+            record = read_record(other)
+        except DataError:
+            continue
+        if (
+            record.training.get("shared_key") == shared_key
+            and "scores_from" not in record.training
+            and [p.sample_id for p in record.predictions] == ids
+        ):
+            return other, record
+    return None
 
 
 def run_cell(cell: Cell, results_dir: Path, force: bool = False) -> tuple[RunRecord, bool]:

@@ -120,6 +120,10 @@ class NextItemCell:
         """The cell in one short line (progress output)."""
         return f"{self.runner_label:16} {self.domain:14} seed={self.seed}"
 
+    def shared_group(self) -> None:
+        """Next-item cells have no shot axis: each is computed on its own."""
+        return None
+
     def run(self, results_dir: Path, force: bool = False) -> tuple[NextItemRecord, bool]:
         """:func:`run_next_item_cell` on this cell (the grid's executors call this)."""
         return run_next_item_cell(self, results_dir, force)

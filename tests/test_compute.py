@@ -1,0 +1,87 @@
+"""Fewer tokens (issue 16): the prefix trie's plan and LoRA micro-batches grouped by length."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from llm.lora import Example, Schedule, attach_lora, micro_batches, tokenize, train
+from llm.scorer import PrefixNode, prefix_tree
+
+
+def _nodes(node: PrefixNode):
+    yield node
+    for child in node.children:
+        yield from _nodes(child)
+
+
+def test_prefix_tree_shares_each_groups_prefix_once():
+    header = list(range(100, 120))  # 20 tokens every prompt starts with
+    users = [list(range(200 + 30 * u, 212 + 30 * u)) for u in range(3)]  # 12 tokens each
+    encoded = [header + users[u] + [900 + i] * (1 + i % 3) for i in range(9) for u in [i % 3]]
+    encoded.append(header + [7, 8])  # shares only the header
+    encoded.append([5, 6, 7])  # shares nothing
+    root = prefix_tree(encoded)
+    assert sorted(root.prompts()) == list(range(len(encoded)))  # every prompt exactly once
+    assert root.leaves == [10] and [c.depth for c in root.children] == [20]
+    (top,) = root.children
+    assert sorted(c.depth for c in top.children) == [32, 32, 32] and top.leaves == [9]
+    for node in _nodes(root):
+        below = [encoded[i] for i in node.prompts()]
+        assert all(ids[: node.depth] == below[0][: node.depth] for ids in below)
+        assert all(len(ids) > node.depth for ids in below)  # each keeps an own token
+    run = 20 + 3 * 12 + sum(len(ids) - 32 for ids in encoded[:9]) + 2 + 3
+    assert root.tokens_run(encoded) == run < sum(map(len, encoded))
+
+
+def test_a_group_sharing_fewer_than_eight_more_tokens_gets_no_node():
+    encoded = [[1, 2, 3, 4, 5, 9], [1, 2, 3, 4, 5, 8], [1, 2, 3, 4, 6]]
+    root = prefix_tree(encoded)
+    assert root.children == [] and sorted(root.leaves) == [0, 1, 2]
+    assert root.tokens_run(encoded) == sum(map(len, encoded))
+
+
+def test_grouped_micro_batches_hold_each_steps_samples_sorted_by_length():
+    examples = [Example(tuple(range(n)), tuple(range(n))) for n in (5, 1, 9, 3, 7, 2, 8)]
+    order = list(range(len(examples)))
+    random.Random(0).shuffle(order)
+    plain = micro_batches(order, Schedule(1e-3, 4, 2, 0, 1), examples)
+    grouped = micro_batches(order, Schedule(1e-3, 4, 2, 0, 1, group_by_length=True), examples)
+    assert [sum(step, []) for step in plain] == [order[:4], order[4:]]
+    for step, sorted_step in zip(plain, grouped, strict=True):
+        flat = sum(sorted_step, [])
+        assert sorted(flat) == sorted(sum(step, []))
+        assert [len(examples[i].input_ids) for i in flat] == sorted(
+            len(examples[i].input_ids) for i in flat
+        )
+        assert [len(chunk) for chunk in sorted_step] == [len(chunk) for chunk in step]
+
+
+@pytest.mark.slow
+def test_grouped_micro_batches_give_the_same_loss_per_step(env):
+    """Two steps of 8 real movie prompts in micro-batches of 4, from the same weights."""
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+
+    from bench.data.datastore import load_domain
+    from bench.data.tallrec_format import to_record
+    from llm.models import load_model
+    from llm.prompts import render_prompt
+
+    domain, _ = load_domain("movie")
+    model, tokenizer, _ = load_model("smollm2-135m-instruct")
+    model = attach_lora(model, 8, 16, 0.05, (), "")
+    initial = {k: v.clone() for k, v in get_peft_model_state_dict(model).items()}
+    samples = domain.samples("train")[:16]
+    prompts = [render_prompt(to_record(s, domain.items)) for s in samples]
+    examples = [tokenize(tokenizer, p, "Yes.", 512, True) for p in prompts]
+    assert len({len(e.input_ids) for e in examples}) > 4  # lengths differ
+    losses = []
+    for grouped in (False, True):
+        set_peft_model_state_dict(model, initial)
+        torch.manual_seed(0)
+        schedule = Schedule(1e-3, 8, 4, 0, max_epochs=1, group_by_length=grouped)
+        losses.append(train(model, examples, schedule, tokenizer.eos_token_id, seed=0).loss_by_step)
+    assert len(losses[0]) == 2
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5, rel=0)
