@@ -38,11 +38,6 @@ class LikeRate:
         """No settings; the seed does not matter but keeps the grid uniform."""
         return {"formula": "(likes + 1) / (history length + 2)", "seed": self.seed}
 
-    @classmethod
-    def reads_train(cls) -> bool:
-        """The formula reads each test sample's own history only."""
-        return False
-
     def fit(self, domain: Domain, manifest: FewShotManifest, workdir: Path) -> dict[str, Any]:
         """Nothing to fit."""
         return {"trained": False}
