@@ -93,12 +93,13 @@ def scorer_flops(model: Any, scorer: YesNoScorer, prompts: list[str]) -> dict[st
 def lora_grouping(spec: str, prompts: list[str], steps: int = 3) -> dict[str, Any]:
     """LoRA steps with and without ``group_by_length`` from the same weights and seed.
 
-    tallrec-cpu's batches (16 samples in micro-batches of 8) of real prompts.
+    tallrec-cpu's batches (16 samples in micro-batches of 8) of real prompts, LoRA dropout
+    0: its masks are drawn per micro-batch, so with dropout the two would differ by the masks.
     """
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
     model, tokenizer, _ = load_model(spec)
-    model = attach_lora(model, 8, 16, 0.05, (), "")
+    model = attach_lora(model, 8, 16, 0.0, (), "")
     initial = {k: v.clone() for k, v in get_peft_model_state_dict(model).items()}
     examples = [tokenize(tokenizer, p, "Yes.", 512, True) for p in prompts[: 16 * steps]]
     figures: dict[str, Any] = {}

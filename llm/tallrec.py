@@ -50,7 +50,7 @@ class TallRecSettings(LLMSettings):
     learning_rate: float = 1e-4
     train_batch_size: int = 128  # effective, through gradient accumulation
     micro_batch_size: int = 32
-    group_by_length: bool = True  # a step's samples cut into micro-batches by length (less padding)
+    group_by_length: bool = False  # cut a step's samples into micro-batches by length
     warmup_steps: int = 20
     cutoff_len: int = 512
     train_on_inputs: bool = True
@@ -120,6 +120,8 @@ class TallRec(LLMRunner):
     def config(self) -> dict[str, Any]:
         """The settings, the files they name (by sha256), the seed and the deviations."""
         config = super().config() | {"deviations_from_paper": self.deviations()}
+        if not self.settings.group_by_length:  # 0.7.0's micro-batches: 0.7.0's run keys
+            del config["group_by_length"]
         for key in ("instruction_data", "init_adapter"):
             if value := getattr(self.settings, key):
                 path = Path(value)

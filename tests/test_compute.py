@@ -61,7 +61,11 @@ def test_grouped_micro_batches_hold_each_steps_samples_sorted_by_length():
 
 @pytest.mark.slow
 def test_grouped_micro_batches_give_the_same_loss_per_step(env):
-    """Two steps of 8 real movie prompts in micro-batches of 4, from the same weights."""
+    """Two steps of 8 real movie prompts in micro-batches of 4, from the same weights.
+
+    Without dropout: its masks are drawn per micro-batch, so with dropout the two orders
+    train on other masks (measured at 0.05: 4.4e-4 apart at step 2, none at step 1).
+    """
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
     from bench.data.datastore import load_domain
@@ -71,7 +75,7 @@ def test_grouped_micro_batches_give_the_same_loss_per_step(env):
 
     domain, _ = load_domain("movie")
     model, tokenizer, _ = load_model("smollm2-135m-instruct")
-    model = attach_lora(model, 8, 16, 0.05, (), "")
+    model = attach_lora(model, 8, 16, 0.0, (), "")
     initial = {k: v.clone() for k, v in get_peft_model_state_dict(model).items()}
     samples = domain.samples("train")[:16]
     prompts = [render_prompt(to_record(s, domain.items)) for s in samples]

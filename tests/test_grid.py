@@ -204,3 +204,24 @@ def test_jobs_default_to_the_cpus_over_a_cells_threads(env, tmp_path, monkeypatc
     assert ran.returncode == 0, ran.stderr
     (line,) = [json.loads(text) for text in (tmp_path / "grids.jsonl").read_text().splitlines()]
     assert line["jobs"] == cpus() and line["computed"] == 2
+
+
+def test_a_killed_jobs_run_leaves_no_worker_behind(env, tmp_path):
+    """SIGKILL of ``bench run --jobs 2`` ends its workers too (they would go on writing)."""
+    grid = ["--runner", "gru4rec", "sasrec", "--domain", "movie", "book", "--shots", "16", "64"]
+    command = [sys.executable, "-m", "bench", "-q", "run", *grid, "--seed", "0", "1", "--jobs", "2"]
+    process = subprocess.Popen([*command, "--results-dir", str(tmp_path)])
+    children: set[int] = set()
+    while process.poll() is None and not list(tmp_path.rglob("k*.json")):
+        for task in Path(f"/proc/{process.pid}/task").glob("*/children"):
+            children |= {int(pid) for pid in task.read_text().split()}
+        time.sleep(0.05)
+    assert process.poll() is None and len(children) >= 2  # killed mid-grid, workers running
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in children):
+        time.sleep(0.1)
+    alive = [pid for pid in children if Path(f"/proc/{pid}/status").exists()]
+    zombies = [p for p in alive if "zombie" in Path(f"/proc/{p}/status").read_text()]
+    assert alive == zombies  # gone (or a zombie awaiting its reaper)

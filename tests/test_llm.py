@@ -126,6 +126,7 @@ def test_prefix_trie_gives_the_scores_of_full_prompts_from_fewer_tokens(icl):
     assert np.allclose(scores["tree"], scores["none"], atol=1e-5, rtol=0)
     assert np.allclose(scores["one"], scores["none"], atol=1e-5, rtol=0)
     assert tokens["none"] == sum(map(len, encoded)) > tokens["one"] > tokens["tree"]
+    runner.scorer.prefixes = "tree"
     root = runner.scorer.plan(encoded)
     assert len(root.children) == 1 and root.children[0].children  # groups below the header
 

@@ -213,6 +213,21 @@ def run_grid(
     return summary
 
 
+def _die_with_parent() -> None:
+    """A worker's initializer: the kernel kills it when the ``bench run`` process dies.
+
+    Otherwise a killed run's workers would go on with their cells unseen (Linux; elsewhere
+    they end at their next task, as the pool's pipe is gone).
+    """
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _run_in_workers(
     cells: Sequence[Cell | NextItemCell],
     groups: dict[Cell | NextItemCell, tuple | None],
@@ -233,7 +248,7 @@ def _run_in_workers(
     held = {g: members[1:] for g, members in shared_groups(groups).items()}
     waiting = {cell for followers in held.values() for cell in followers}
     context = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
-    with ProcessPoolExecutor(jobs, context) as pool:
+    with ProcessPoolExecutor(jobs, context, _die_with_parent) as pool:
         for block, patient in ((cells, False), (deferred, True)):
             pending = {}
             queue = [cell for cell in block if patient or cell not in waiting]
