@@ -18,6 +18,7 @@ from bench.files import (
     atomic_write_bytes,
     atomic_write_text,
     canonical_json,
+    exclusive,
     refuse_links,
     sha256_bytes,
 )
@@ -62,6 +63,14 @@ def text_embeddings(items: list[Item], encoder: str = DEFAULT_ENCODER) -> tuple[
     cached = _read_cached(path, len(items))
     if cached is not None:
         return cached
+    refuse_links(config.cache_dir(), path)
+    with exclusive(path.with_suffix(".lock")):  # another process may be encoding it now
+        cached = _read_cached(path, len(items))
+        return cached if cached is not None else _encode(texts, encoder, path)
+
+
+def _encode(texts: list[str], encoder: str, path: Path) -> tuple[np.ndarray, str]:
+    """Encode ``texts`` and cache the array at ``path`` with its sha256."""
     try:
         from sentence_transformers import SentenceTransformer
 
@@ -85,7 +94,6 @@ def text_embeddings(items: list[Item], encoder: str = DEFAULT_ENCODER) -> tuple[
     buffer = io.BytesIO()
     np.save(buffer, vectors, allow_pickle=False)
     content = buffer.getvalue()
-    refuse_links(config.cache_dir(), path)
     atomic_write_bytes(path, content)
     atomic_write_text(path.with_suffix(".sha256"), sha256_bytes(content) + "\n")
     return vectors, sha256_bytes(vectors.tobytes())

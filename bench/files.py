@@ -100,6 +100,24 @@ def open_unlinked(path: Path, flags: int) -> int:
         raise BenchError(f"cannot open {path} ({error.strerror}): fix its folder") from None
 
 
+@contextmanager
+def exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold ``lock_path``'s ``flock``, waiting for it.
+
+    One process builds a shared cache entry while the others (``--jobs`` workers, other
+    runs) wait, then read it.
+    """
+    import fcntl
+
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = open_unlinked(lock_path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def refuse_links(root: Path, path: Path) -> None:
     """Refuse ``path`` when a folder or file below ``root`` on the way to it is a link.
 

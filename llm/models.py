@@ -20,7 +20,7 @@ import torch
 from bench import config
 from bench.data.sources import package_file
 from bench.errors import BenchError
-from bench.files import atomic_directory, sha256_file
+from bench.files import atomic_directory, exclusive, sha256_file
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -56,15 +56,23 @@ def _gguf_path(spec: str) -> Path | None:
 
 def converted_folder(gguf: Path) -> tuple[Path, str]:
     """Safetensors copy of a GGUF model in the cache (made on first use) and the GGUF sha256."""
-    from safetensors.torch import save_file
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     if not gguf.exists():
         raise BenchError(f"model file {gguf} does not exist: give an existing .gguf file")
     digest = sha256_file(gguf)
     folder = config.cache_dir() / "models" / digest[:24]
     if (folder / "model.safetensors").exists():
         return folder, digest
+    with exclusive(folder.with_suffix(".lock")):  # another process may be converting it
+        if not (folder / "model.safetensors").exists():
+            _convert(gguf, folder)
+    return folder, digest
+
+
+def _convert(gguf: Path, folder: Path) -> None:
+    """Write the GGUF model's config, tokenizer and weights into ``folder`` (atomically)."""
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     log.info("converting %s to safetensors in %s (once)", gguf.name, folder)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(
@@ -80,7 +88,6 @@ def converted_folder(gguf: Path) -> tuple[Path, str]:
         model_config.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         save_file(state, str(staging / "model.safetensors"), metadata={"format": "pt"})
-    return folder, digest
 
 
 def resolve_device(device: str) -> str:
