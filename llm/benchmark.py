@@ -155,11 +155,11 @@ def scorer_runs(
     domain, _ = load_domain(domain_name)
     prompts = [render_prompt(to_record(s, domain.items)) for s in domain.samples("test")[:count]]
     model, tokenizer, _ = load_model(spec)
-    compat = YesNoScorer(model, tokenizer, prompts[0], mode="tallrec-compat")
+    compat = YesNoScorer(model, tokenizer, prompts[0], mode="tallrec-compat", prefixes="tree")
     scorers = {
         "scorer_compat": compat,
-        "scorer_two_token": YesNoScorer(model, tokenizer, prompts[0]),
-        "scorer_two_token_one_prefix": YesNoScorer(model, tokenizer, prompts[0], prefixes="one"),
+        "scorer_two_token": YesNoScorer(model, tokenizer, prompts[0], prefixes="tree"),
+        "scorer_two_token_one_prefix": YesNoScorer(model, tokenizer, prompts[0]),  # default
     }
     if everything:
         scorers["scorer_two_token_no_prefix"] = YesNoScorer(

@@ -26,7 +26,7 @@ from bench import config
 from bench.files import canonical_json, refuse_links, sha256_bytes
 
 log = logging.getLogger(__name__)
-SCORER_VERSION = 2  # raise when the scorer's arithmetic changes (2: the prefix trie)
+SCORER_VERSION = 1  # raise when the scorer's arithmetic changes
 _SCHEMA = "CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, score REAL, checksum TEXT)"
 
 

@@ -11,15 +11,19 @@ handled); LLaMA's 8241/3782 are one case of this. Prompts are run in length-sort
 left-padded, with matching attention masks and position ids, so a score does not depend on
 the batch size or on the order of the prompts.
 
-Shared prefixes (``prefixes="tree"``, the default): the prompts of a ``score`` call form a
-trie of token prefixes. A prefix shared by every prompt (the template's header and
-instruction, in-context demonstrations) and, below it, one shared by a group of prompts (a
+Shared prefixes (``prefixes="one"``, the default): the tokens every prompt of a ``score``
+call starts with (the template's header and instruction, in-context demonstrations) are run
+once and their key/value cache reused by every batch. With ``prefixes="tree"`` the prompts
+of a ``score`` call form a trie of token prefixes: the prefix shared by every prompt and,
+below it, one shared by a group of prompts (a
 user's history, which all of that user's test prompts repeat) is run once when it is at
 least :data:`MIN_SHARED_PREFIX` tokens longer than its parent; its key/value cache is
 reused by every batch below it. Batches then hold ``[prefix][padding][prompt's own
 tokens]``, the padding masked out and positions continuing from the prefix, so the numbers
-are those of the full prompts (to float rounding). ``"one"`` shares only the prefix common
-to all prompts, ``"none"`` runs every prompt whole.
+are those of the full prompts (to float rounding). ``"none"`` runs every prompt whole.
+The trie runs 14% fewer tokens on movie's 200 quick prompts but in smaller batches (a
+group's own), which on 2 CPU cores made it 4% slower than one shared prefix
+(``reports/scorer-benchmark.json``); so it is not the default.
 """
 
 from __future__ import annotations
@@ -143,7 +147,7 @@ class YesNoScorer:
         probe_prompt: str,
         mode: str = "two-token",
         batch_size: int = 8,
-        prefixes: str = "tree",
+        prefixes: str = "one",
     ) -> None:
         if mode not in MODES:
             raise BenchError(f"unknown scoring mode {mode!r}: use one of {MODES}")

@@ -89,3 +89,30 @@ def test_grouped_micro_batches_give_the_same_loss_per_step(env):
         losses.append(train(model, examples, schedule, tokenizer.eos_token_id, seed=0).loss_by_step)
     assert len(losses[0]) == 2
     assert losses[0] == pytest.approx(losses[1], abs=1e-5, rel=0)
+
+
+ENCODE = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+from bench.data.schema import Item
+from baselines.text import text_embeddings
+vectors, sha = text_embeddings([Item(str(i), f"Movie number {i} ({1990 + i})") for i in range(40)])
+print("sha", sha)
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_encode_an_item_table_once(own_cache):
+    """--jobs workers meet on a fresh cache: one encodes, the other waits and reads it."""
+    import subprocess
+    import sys
+
+    runs = [
+        subprocess.Popen([sys.executable, "-c", ENCODE], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate()[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
+    assert sum(out.count("encoding 40 item texts") for out in outputs) == 1, outputs
+    hashes = {line for out in outputs for line in out.splitlines() if line.startswith("sha")}
+    assert len(hashes) == 1
