@@ -101,19 +101,24 @@ def open_unlinked(path: Path, flags: int) -> int:
 
 
 @contextmanager
-def exclusive(lock_path: Path) -> Iterator[None]:
-    """Hold ``lock_path``'s ``flock``, waiting for it.
+def exclusive(lock_path: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold ``lock_path``'s ``flock`` (yield True); without ``wait``, False if it is held.
 
-    One process builds a shared cache entry while the others (``--jobs`` workers, other
-    runs) wait, then read it.
+    A cell's lock, and a shared cache entry that one process builds while the others
+    (``--jobs`` workers, other runs) wait, then read it. The kernel releases it when the
+    holder dies, even by SIGKILL.
     """
     import fcntl
 
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = open_unlinked(lock_path, os.O_RDWR | os.O_CREAT)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
         os.close(fd)  # releases the lock
 

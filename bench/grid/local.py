@@ -11,20 +11,19 @@ each cell's log goes to ``<cell>.log`` beside its record.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.errors import BenchError, UsageError
-from bench.files import atomic_write_text, open_unlinked, refuse_links
+from bench.files import atomic_write_text, exclusive, open_unlinked, refuse_links
 from bench.grid.progress import GridProgress, shared_groups
 from bench.store.records import RunRecord
 from bench.tasks.like import Cell
@@ -85,21 +84,9 @@ class GridSummary:
         self.overhead_seconds += outcome.seconds - run
 
 
-@contextmanager
-def cell_lock(record_path: Path, wait: bool) -> Iterator[bool]:
-    """Hold the cell's lock (yield True), or yield False when another process holds it."""
-    lock_path = record_path.with_suffix(".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = open_unlinked(lock_path, os.O_RDWR | os.O_CREAT)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)  # releases the lock
+def cell_lock(record_path: Path, wait: bool) -> AbstractContextManager[bool]:
+    """Hold the cell's lock (True), or False when another process holds it."""
+    return exclusive(record_path.with_suffix(".lock"), wait)
 
 
 @contextmanager
