@@ -117,12 +117,32 @@ def _read_cached(path: Path, rows: int) -> tuple[np.ndarray, str] | None:
     return vectors, sha256_bytes(vectors.tobytes())
 
 
+_COMPONENTS: dict[tuple[str, int], np.ndarray] = {}  # one process's projections
+KEPT_COMPONENTS = 4  # a domain's table in the -BERT models' two widths, for two domains
+
+
+def principal_components(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """``vectors`` centred and projected on their top-``dim`` principal components.
+
+    Kept by the vectors' hash: the SVD (about 1 s for book's table on one thread) is done
+    once per process, not once per cell; the array returned is read-only.
+    """
+    key = (sha256_bytes(vectors.tobytes()), dim)
+    if key not in _COMPONENTS:
+        centred = vectors - vectors.mean(axis=0, keepdims=True)
+        _, _, components = np.linalg.svd(centred, full_matrices=False)
+        projected = centred @ components[:dim].T
+        if projected.shape[1] < dim:  # fewer items than dimensions: pad with zeros
+            projected = np.pad(projected, ((0, 0), (0, dim - projected.shape[1])))
+        projected.setflags(write=False)
+        while len(_COMPONENTS) >= KEPT_COMPONENTS:  # the oldest goes
+            del _COMPONENTS[next(iter(_COMPONENTS))]
+        _COMPONENTS[key] = projected
+    return _COMPONENTS[key]
+
+
 def project(vectors: np.ndarray, dim: int, std: float) -> np.ndarray:
     """Top-``dim`` principal components of ``vectors``, rescaled to standard deviation ``std``."""
-    centred = vectors - vectors.mean(axis=0, keepdims=True)
-    _, _, components = np.linalg.svd(centred, full_matrices=False)
-    projected = centred @ components[:dim].T
-    if projected.shape[1] < dim:  # fewer items than dimensions: pad with zeros
-        projected = np.pad(projected, ((0, 0), (0, dim - projected.shape[1])))
+    projected = principal_components(vectors, dim)
     scale = projected.std()
     return (projected * (std / scale if scale > 0 else 0.0)).astype(np.float32)
