@@ -11,6 +11,8 @@ Both go through the same grid, store and comparator as ``python -m bench run`` a
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.errors import UsageError
 from bench.registry import TASKS
+from bench.report.table import auc_table_data, cell_text, headers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,11 +107,11 @@ def compare(
     results_dir: str | Path = "runs",
     task: str = "like",
     with_paper: bool = False,
-    fmt: str = "simple",
+    fmt: str = "text",
 ) -> Comparison:
     """The table ``python -m bench compare`` prints, as text and as a DataFrame of its cells.
 
-    ``fmt`` is a tabulate format (``simple``, ``github``, ``latex``...).
+    ``fmt`` is one of ``bench.report.table.FORMATS`` (``text``, ``markdown``, ``latex``...).
     """
     import pandas as pd
 
@@ -120,7 +123,7 @@ def compare(
         records, _ = collect_next_item(folder)
 
         def make(style: str) -> str:
-            return next_item_table(records, style).split("\n\n")[0]  # the table, no notes
+            return next_item_table(records, style, notes=False)
 
     elif task == "like":
         from bench.report.compare import auc_table, collect
@@ -137,13 +140,15 @@ def compare(
         records, _ = collect_records(found, folder)
 
         def make(style: str) -> str:
-            return task_table(found, records, style).split("\n\n")[0]
+            return task_table(found, records, style, notes=False)
 
     if not records:
         raise UsageError(f"no {task} records in {folder}: run bench.evaluate(...) first")
-    lines = make("tsv").splitlines()
-    header, body = lines[0].split("\t"), [line.split("\t") for line in lines[1:]]
-    rows = [[cell.strip() for cell in row] for row in body]
-    rows = [row for row in rows if any(row[1:])]  # not the "(not in the paper)" divider
-    frame = pd.DataFrame(rows, columns=[name.strip() for name in header])
+    if task == "like":  # the table's cells as printed, one row per runner row
+        table = auc_table_data(records)
+        rows = [[row.label, *(cell_text(c, table.seeds) for c in row.cells)] for row in table.rows]
+        frame = pd.DataFrame(rows, columns=["runner", *headers(table)])
+    else:
+        header, *rows = csv.reader(io.StringIO(make("csv")))
+        frame = pd.DataFrame(rows, columns=header)
     return Comparison(frame=frame, text=make(fmt))

@@ -35,7 +35,7 @@ EPILOG = """examples:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m bench``."""
-    from bench.cli import check, compare, data, listing, run
+    from bench.cli import check, compare, data, imports, listing, report, run
 
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -46,9 +46,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or logs")
     parser.add_argument("--version", action="version", version=f"tallrec-bench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    for subcommand in (data, run, compare, check, listing):
+    for subcommand in (data, run, compare, check, listing, report, imports):
         subcommand.add_parser(commands)
+    _accept_globals(commands)
     return parser
+
+
+def _accept_globals(commands: argparse._SubParsersAction) -> None:
+    """``-q`` after the subcommand as well as before it (``bench run ... -q``)."""
+    for parser in commands.choices.values():
+        parser.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="no progress bars or logs",
+        )
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_globals(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `bench compare | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as error:  # a folder that is a file, read-only, a full disk
         where = f"{error.filename}: " if error.filename else ""
         print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,19 +19,29 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Re-run a profile (ci, ci-next) and compare its figures with the committed reference."""
     import tempfile
 
-    from bench.grid.check import (
-        TOLERANCE,
-        compare,
-        measure,
-        read_reference,
-        reference_path,
-        write_reference,
-    )
+    from bench.grid.check import TOLERANCE, read_reference, reference_path
 
     args.reference = args.reference or reference_path(args.profile)
     args.tolerance = TOLERANCE if args.tolerance is None else args.tolerance
+    reference = None if args.update else read_reference(args.reference)  # before any cell
+    temporary = args.results_dir is None
     results_dir = args.results_dir or Path(tempfile.mkdtemp(prefix="bench-check-"))
     os.environ["BENCH_SCORE_CACHE"] = "0"  # the check runs the scorer, never the cache
+    try:
+        status = _check(args, results_dir, reference)
+    except BaseException:
+        if temporary:
+            shutil.rmtree(results_dir, ignore_errors=True)
+        raise
+    if temporary and status == 0:  # a failed check keeps its records for a look
+        shutil.rmtree(results_dir, ignore_errors=True)
+    return status
+
+
+def _check(args: argparse.Namespace, results_dir: Path, reference: dict | None) -> int:
+    """Measure the profile into ``results_dir``, then compare (or write the reference)."""
+    from bench.grid.check import compare, measure, read_reference, write_reference
+
     measured, failed = measure(results_dir, args.profile, quiet=args.quiet)
     for line in failed:
         print(f"failed: {line}", file=sys.stderr)
@@ -44,7 +55,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         write_reference(args.reference, measured, command, args.tolerance, args.profile)
         print(f"wrote {args.reference}")
         return 0
-    result = compare(measured, read_reference(args.reference)["cells"], args.tolerance)
+    result = compare(measured, reference["cells"], args.tolerance)
     print(result.table)
     if result.failures or failed:
         print(

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.data.datastore import load_domain
 from bench.errors import UsageError
 from bench.files import atomic_write_text
 from bench.registry import TASKS
@@ -23,10 +22,11 @@ from bench.report.compare import (
     provenance,
     seed_range_table,
 )
+from bench.report.comparisons import stats_block
 from bench.report.paper import PAPER_AUC, rerun_note
+from bench.report.table import FORMATS, MACHINE_FORMATS, machine_table, wrap
 from bench.store.records import invocation
 from bench.store.scores import read_scores, write_scores
-from bench.tasks.base import loaded_domain
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -34,7 +34,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     results_dir = args.results_dir or (
         Path("runs") / args.profile if args.profile else Path("runs")
     )
-    fmt = {"markdown": "github", "text": "simple", "latex": "latex", "csv": "tsv"}[args.format]
+    fmt = args.format
+    if args.stats and fmt in MACHINE_FORMATS:
+        raise UsageError(
+            f"--stats prints a table of its own with its notes: use --format text, markdown, "
+            f"latex or html with it, not {fmt}"
+        )
     if args.task is None:  # a shipped or given profile decides; a bare folder name: like
         from bench.grid.profiles import load_profile, profile_names
 
@@ -60,7 +65,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 "`python -m bench run --task next-item` first"
             )
         return _emit(
-            next_item_table(records, fmt, failed_next_item_cells(results_dir)),
+            next_item_table(
+                records, fmt, failed_next_item_cells(results_dir), fmt not in MACHINE_FORMATS
+            ),
             args,
             records,
             results_dir,
@@ -78,19 +85,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"warning: {problem}", file=sys.stderr)
     if not records:
         raise UsageError(f"no run records in {results_dir}: run `python -m bench run` first")
-    table = auc_table(records, args.with_paper, fmt, failed=failed)
-    table += "\n\n* best mean in its column"
-    table += "".join(f"\n\n{note}" for note in pool_notes(records))
-    if args.with_paper and any(r.runner in PAPER_AUC and "template" in r.config for r in records):
-        table += f"\n\n{rerun_note()}"
-    if args.format == "markdown":
-        ranges = seed_range_table(records, fmt)
-        table += f"\n\nRange over seeds (lowest–highest AUC x 100):\n\n{ranges}" if ranges else ""
-    cross = cross_domain_table(records, fmt)
-    if cross:
-        table += "\n\nCross-domain (train on one domain, test on the other):\n\n" + cross
+    if fmt in MACHINE_FORMATS:  # the table's data alone, nothing around it
+        table = machine_table(records, fmt, failed, pool_notes(records))
+    else:
+        table = auc_table(records, args.with_paper, fmt, failed=failed)
+        note = wrap if fmt == "text" else str
+        table += "".join(f"\n\n{note(line)}" for line in pool_notes(records))
+        if args.with_paper and any(
+            r.runner in PAPER_AUC and "template" in r.config for r in records
+        ):
+            table += f"\n\n{note(rerun_note())}"
+        if fmt in ("markdown", "github"):
+            ranges = seed_range_table(records, fmt)
+            table += (
+                f"\n\nRange over seeds (lowest–highest AUC x 100):\n\n{ranges}" if ranges else ""
+            )
+        cross = cross_domain_table(records, fmt)
+        if cross:
+            table += "\n\nCross-domain (train on one domain, test on the other):\n\n" + cross
     if args.stats:
-        table += "\n\n" + _stats(records, fmt)
+        table += "\n\n" + stats_block(records, fmt)
     if args.plot is not None:
         from bench.report.plot import plot_auc
 
@@ -122,29 +136,8 @@ def _task_compare(args: argparse.Namespace, results_dir: Path, fmt: str) -> int:
             f"`python -m bench run --task {task.name}` first"
         )
     describe = functools.partial(task_provenance, task)
-    return _emit(task_table(task, records, fmt), args, records, results_dir, describe)
-
-
-def _stats(records: list, fmt: str) -> str:
-    """The ``--stats`` block: each LLM row against the paper's baselines, by test unit."""
-    from bench.report.comparisons import comparison_notes, comparison_table, llm_comparisons
-
-    def users_of(name: str) -> dict[str, str]:
-        domain, _ = loaded_domain(name, load_domain)
-        return {s.sample_id: s.user_id for s in domain.samples("test")}
-
-    groups, skipped = llm_comparisons(records, users_of)
-    notes = "".join(f"\n- not compared: {line}" for line in skipped)
-    if not groups:
-        return "No LLM row shares a column, test subset and seed with a paper baseline." + notes
-    return (
-        "LLM rows against the paper's baselines, paired on the same test samples and seeds "
-        "(cluster bootstrap and DeLong):\n\n"
-        + comparison_notes(groups)
-        + notes
-        + "\n\n"
-        + comparison_table(groups, fmt)
-    )
+    table = task_table(task, records, fmt, fmt not in MACHINE_FORMATS)
+    return _emit(table, args, records, results_dir, describe)
 
 
 def _emit(
@@ -154,7 +147,7 @@ def _emit(
     if args.out is None:
         print(table)
         return 0
-    if args.format == "markdown":
+    if args.format in ("markdown", "github"):
         command = invocation()
         table = describe(records, results_dir, command) + "\n\n" + table
     atomic_write_text(args.out, table + "\n")
@@ -172,7 +165,14 @@ def add_parser(commands: Any) -> None:
         "profile's, or like",
     )
     compare.add_argument("--results-dir", type=Path, help="default: runs/<profile>/ or runs/")
-    compare.add_argument("--format", choices=("markdown", "text", "latex", "csv"), default="text")
+    compare.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (fits the terminal; default), github or markdown (complete, with the "
+        "seed ranges), csv (RFC 4180, one line per cell), json (schema in the README), "
+        "latex (booktabs), html",
+    )
     compare.add_argument("--with-paper", action="store_true", help="show the paper's values")
     compare.add_argument("--out", type=Path, help="write the table (with provenance) to FILE")
     compare.add_argument(

@@ -15,13 +15,14 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from bench.errors import DataError
+from bench.errors import BenchError, DataError
 from bench.files import atomic_write_text, shipped_folder
 from bench.grid.cells import profile_cells
 from bench.grid.local import run_grid
 from bench.grid.profiles import load_profile
 from bench.registry import TASKS
 from bench.store.records import REPO, RunRecord, environment
+from bench.tasks.imported import import_scores
 from bench.tasks.like import LIKE
 
 REFERENCES = shipped_folder("reference", REPO / "reports" / "reference")
@@ -54,7 +55,13 @@ def measure(
     profile = load_profile(profile_name)
     summary = run_grid(profile_cells(profile), results_dir, quiet=quiet)
     failed = [f"{cell.record_path(results_dir)}: {message}" for cell, message in summary.failed]
-    return TASKS.load(profile.task).figures(summary.records), failed
+    records = list(summary.records)
+    for spec in profile.imports:  # nothing to rerun: the file's hash and metrics are checked
+        try:
+            records.append(import_scores(spec, results_dir, profile=profile.name)[0])
+        except BenchError as error:
+            failed.append(f"{spec.file}: {error}")
+    return TASKS.load(profile.task).figures(records), failed
 
 
 def read_reference(path: Path) -> dict:

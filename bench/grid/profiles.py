@@ -19,11 +19,13 @@ import yaml
 from bench.data.splits import VALIDATION_MODES
 from bench.errors import UsageError
 from bench.registry import TASKS
+from bench.tasks.imported import Import
 from bench.tasks.runner import parse_runner_spec
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"  # the YAML files
 _KEYS = {"description", "runners", "domains", "shots", "seeds", "validation", "test_limit"}
-_KEYS |= {"settings", "task"}
+_KEYS |= {"settings", "task", "imports"}
+_IMPORT_KEYS = {"file", "runner", "domain", "shots", "seed", "validation", "sha256"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Profile:
     test_limit: int = 0  # 0: the whole test split
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # runner -> changes
     task: str = "like"  # a name in bench.registry.TASKS (next-item: no shots, no validation)
+    imports: tuple[Import, ...] = ()  # outside runners' score files (``bench check`` verifies)
 
     def runner_settings(self, spec: str) -> dict[str, Any]:
         """The settings this profile changes for a runner entry: its runner's, then its own."""
@@ -55,6 +58,23 @@ def _whole(values: Any, key: str, minimum: int) -> tuple[int, ...]:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"{key} must be whole numbers >= {minimum}, not {value!r}")
     return tuple(values)
+
+
+def _import(profile: Path, entry: Any) -> Import:
+    """A profile's ``imports`` entry; its file is relative to the profile's folder."""
+    required = _IMPORT_KEYS - {"validation"}
+    if not isinstance(entry, dict) or set(entry) - _IMPORT_KEYS or not required <= set(entry):
+        raise ValueError(f"an imports entry takes the keys {sorted(_IMPORT_KEYS)}, got {entry!r}")
+    shots, seed = _whole([entry["shots"]], "shots", 1)[0], _whole([entry["seed"]], "seed", 0)[0]
+    return Import(
+        profile.parent / str(entry["file"]),
+        str(entry["runner"]),
+        str(entry["domain"]),
+        shots,
+        seed,
+        str(entry.get("validation", "full")),
+        str(entry["sha256"]),
+    )
 
 
 def profile_names() -> list[str]:
@@ -90,6 +110,7 @@ def load_profile(name: str) -> Profile:
     except UsageError as error:
         raise UsageError(f"profile {path}: {error}") from None
     foreign = sorted({"shots", "validation"} & set(data) - set(found.axes))
+    foreign += ["imports"] if "imports" in data and task != "like" else []
     if foreign:
         raise UsageError(f"profile {path}: a {task} profile has no {' or '.join(foreign)}")
     runners, domains = found.runners, found.domains
@@ -105,6 +126,7 @@ def load_profile(name: str) -> Profile:
             test_limit=_whole([data.get("test_limit", 0)], "test_limit", 0)[0],
             settings={runners.check(r): dict(v) for r, v in (data.get("settings") or {}).items()},
             task=task,
+            imports=tuple(_import(path, entry) for entry in data.get("imports") or ()),
         )
         for spec in profile.runners:
             runners.check(parse_runner_spec(spec)[0])

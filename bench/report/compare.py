@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tabulate import tabulate
-
 from bench.report.collect import collect as collect_records
-from bench.report.paper import PAPER_AUC, PAPER_NAMES, SHOTS
+from bench.report.paper import PAPER_NAMES
+from bench.report.table import DOMAIN_ORDER, Cell, auc_table_data, headers, render, tabular
 from bench.store.records import RunRecord
-from bench.store.scores import model_of
 
-DOMAIN_ORDER = ("movie", "book")
+__all__ = ["DOMAIN_ORDER", "auc_table", "collect", "cross_domain_table", "seed_range_table"]
 GRID_LOG = "grids.jsonl"  # one line per `bench run` invocation on a results folder
 
 
@@ -64,15 +60,6 @@ def _seed_key(record: RunRecord) -> tuple:
     )
 
 
-def _cell(values: list[float], expected_seeds: int) -> str:
-    """Mean, and with several seeds ``± sample std`` (n when fewer than expected)."""
-    mean = statistics.fmean(values) * 100
-    if len(values) == 1:
-        return f"{mean:.2f}"
-    text = f"{mean:.2f} ± {statistics.stdev(values) * 100:.2f}"
-    return text if len(values) >= expected_seeds else f"{text} (n={len(values)})"
-
-
 def row_key(record: RunRecord) -> tuple[str, str]:
     """A table row: the runner and a label of its settings and test subset."""
     variant = record.variant + (f" test n={record.test_limit}" if record.test_limit else "")
@@ -80,139 +67,49 @@ def row_key(record: RunRecord) -> tuple[str, str]:
 
 
 def row_label(runner: str, variant: str, model: str | None = None) -> str:
-    """A row's name: the paper's name of the runner, its model and settings."""
+    """A row's long name (plots): the paper's name of the runner, its model and settings."""
     label = PAPER_NAMES.get(runner, runner) + (f" ({model})" if model else "")
     return f"{label} [{variant}]" if variant else label
 
 
-def _models(records: list[RunRecord]) -> dict[tuple[str, str], str]:
-    """The model of each LLM row (LLM runners are those with a prompt template)."""
-    return {row_key(r): model_of(r) for r in records if model_of(r)}
-
-
-Aucs = dict[tuple[tuple[str, str], str, int], list[float]]  # (row, domain, shots) -> by seed
-
-
-def _aucs_by_cell(records: list[RunRecord]) -> Aucs:
-    """Same-domain AUCs by (row, domain, shots), one per seed (cross-domain: own table)."""
-    aucs: Aucs = defaultdict(list)
-    for record in records:
-        if record.tested_on == record.domain:
-            aucs[row_key(record), record.domain, record.n_shots].append(record.auc)
-    return aucs
-
-
-def _columns(aucs: Aucs) -> list[tuple[str, int]]:
-    """The paper's six columns, then those of other domains or shot counts in the records."""
-    domains = list(DOMAIN_ORDER) + sorted({d for _, d, _ in aucs} - set(DOMAIN_ORDER))
-    shots = sorted(set(SHOTS) | {k for _, _, k in aucs})
-    return [(domain, k) for domain in domains for k in shots]
-
-
-def _row_order(aucs: Aucs) -> list[tuple[str, str]]:
-    """Rows in the paper's order, then the others by name."""
-    order = {name: position for position, name in enumerate(PAPER_NAMES)}
-    return sorted({r for r, _, _ in aucs}, key=lambda r: (order.get(r[0], len(order)), r))
-
-
-def seed_range_table(records: list[RunRecord], fmt: str = "github") -> str:
+def seed_range_table(records: list[RunRecord], fmt: str = "markdown") -> str:
     """Lowest and highest seed of each cell with several seeds ('' when there is none)."""
-    aucs = _aucs_by_cell(records)
-    keys = [
-        key
-        for key in _row_order(aucs)
-        if any(len(v) > 1 for (k, _, _), v in aucs.items() if k == key)
+    table = auc_table_data(records)
+
+    def spread(cell: Cell) -> str:
+        return f"{min(cell.values):.2f}–{max(cell.values):.2f} (n={cell.n})" if cell.n > 1 else ""
+
+    rows = [
+        [row.label, *map(spread, row.cells)]
+        for row in table.rows
+        if any(c.n > 1 for c in row.cells)
     ]
-    if not keys:
+    if not rows:
         return ""
-    columns = _columns(aucs)
-    rows = []
-    for key in keys:
-        cells = [aucs.get((key, d, k), []) for d, k in columns]
-        rows.append(
-            [row_label(*key)]
-            + [
-                f"{100 * min(v):.2f}–{100 * max(v):.2f} (n={len(v)})" if len(v) > 1 else ""
-                for v in cells
-            ]
-        )
-    headers = ["runner"] + [f"{d.capitalize()} {k}" for d, k in columns]
-    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+    return tabular(rows, ["runner", *headers(table)], fmt)
 
 
 def auc_table(
     records: list[RunRecord],
     with_paper: bool = False,
-    fmt: str = "github",
+    fmt: str = "markdown",
     seeds: int = 5,
     failed: frozenset[tuple[str, str, int]] = frozenset(),
+    width: int | None = None,
 ) -> str:
-    """AUC table in the paper's layout; the best mean of each column marked with ``*``.
+    """AUC table in the paper's layout, in one of ``table.FORMATS``, with its footnotes.
 
     Rows GRU4Rec ... TALLRec, then the rows not in the paper; columns Movie 16/64/256 | Book
     16/64/256. ``failed``: (runner, domain, shots) of cells that left an error file, so a
-    missing cell says whether it failed or was not run.
+    missing cell says whether it failed or was not run; ``width``: the text table's.
     """
-    aucs = _aucs_by_cell(records)
-    models = _models(records)
-    keys = _row_order(aucs)
-    columns = _columns(aucs)
-    best = {
-        column: max(
-            (statistics.fmean(v) for (_, d, k), v in aucs.items() if (d, k) == column),
-            default=None,
-        )
-        for column in columns
-    }
-    headers = ["runner"] + [f"{d.capitalize()} {k}" for d, k in columns]
-    rows, separated = [], False
-    for runner, variant in keys:
-        if runner not in PAPER_NAMES and not separated:
-            rows.append(["(not in the paper)"] + [""] * len(columns))
-            separated = True
-        row = [row_label(runner, variant, models.get((runner, variant)))]
-        for domain, shots in columns:
-            values = aucs.get(((runner, variant), domain, shots))
-            if values:
-                mark = " *" if statistics.fmean(values) == best[domain, shots] else ""
-                text = _cell(values, seeds) + mark
-            else:
-                text = "failed" if (runner, domain, shots) in failed else "not run"
-            # the paper's value beside rows whose settings are the runner's own (a fixed test
-            # subset, as in the quick profile, is marked in the label but still compared)
-            changed = re.sub(r"\s*test n=\d+$", "", variant)
-            paper = None if changed else PAPER_AUC.get(runner, {}).get((domain, shots))
-            if with_paper and paper is not None:
-                diff = f"{statistics.fmean(values) * 100 - paper:+.2f}" if values else "n/a"
-                noise = len(values or []) > 1 and min(values) <= paper / 100 <= max(values)
-                text = f"{text} (paper {paper:.2f}, {diff}{' ~' if noise else ''})"
-            row.append(text)
-        rows.append(row)
-    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+    return render(auc_table_data(records, failed, seeds), fmt, with_paper, width)
 
 
-def cross_domain_table(records: list[RunRecord], fmt: str = "github", seeds: int = 5) -> str:
+def cross_domain_table(records: list[RunRecord], fmt: str = "markdown", seeds: int = 5) -> str:
     """AUC of runs trained on one domain and tested on the other ('' when there are none)."""
-    aucs: dict[tuple[tuple[str, str], str, int], list[float]] = defaultdict(list)
-    for record in records:
-        if record.tested_on != record.domain:
-            direction = f"{record.domain}->{record.tested_on}"
-            aucs[row_key(record), direction, record.n_shots].append(record.auc)
-    if not aucs:
-        return ""
-    models = _models(records)
-    directions = sorted({d for _, d, _ in aucs})
-    headers = ["runner (train->test)"] + [f"{d} {k}" for d in directions for k in SHOTS]
-    rows = [
-        [row_label(*key, models.get(key))]
-        + [
-            _cell(aucs[key, d, k], seeds) if (key, d, k) in aucs else "not run"
-            for d in directions
-            for k in SHOTS
-        ]
-        for key in sorted({key for key, _, _ in aucs})
-    ]
-    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+    table = auc_table_data(records, seeds=seeds, cross_domain=True)
+    return render(table, fmt) if table.rows else ""
 
 
 def pool_notes(records: list[RunRecord]) -> list[str]:

@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from tabulate import tabulate
 
 from bench.registry import PAPER_BASELINES
 from bench.report.stats import (
@@ -23,6 +22,7 @@ from bench.report.stats import (
     paired_bootstrap,
     units_of,
 )
+from bench.report.table import tabular
 from bench.store.records import RunRecord
 
 
@@ -95,10 +95,10 @@ def llm_comparisons(
 ) -> tuple[list[list[Comparison]], list[str]]:
     """Per LLM row and column: its comparison with every paper baseline at shared seeds.
 
-    A row is an LLM runner (a record with a prompt template) with its settings and test
-    subset; it is paired with the paper's baselines at their default settings on the same
-    test subset. ``users_of(domain)`` maps the domain's test sample ids to user ids.
-    Returns the comparisons and one line per LLM cell left out, with the reason.
+    A row is an LLM runner (a record with a prompt template) or an imported method, with
+    its settings and test subset; it is paired with the paper's baselines at their default
+    settings on the same test subset. ``users_of(domain)`` maps the domain's test sample
+    ids to user ids. Returns the comparisons and one line per LLM cell left out, with the reason.
     """
     groups: dict[tuple[RowKey, str, int], list[RunRecord]] = defaultdict(list)
     llm_rows = set()
@@ -107,7 +107,7 @@ def llm_comparisons(
             continue
         key = (r.runner, r.variant, r.test_limit)
         groups[key, r.domain, r.n_shots].append(r)
-        if "template" in r.config:
+        if "template" in r.config or "imported" in r.config:
             llm_rows.add(key)
     found, skipped = [], []
     for (key, domain, shots), llm in sorted(groups.items()):
@@ -136,7 +136,7 @@ def llm_comparisons(
     return found, skipped
 
 
-def comparison_table(groups: list[list[Comparison]], fmt: str = "github") -> str:
+def comparison_table(groups: list[list[Comparison]], fmt: str = "markdown") -> str:
     """Each LLM row against the strongest baseline at the same seeds ('' when none).
 
     "strongest" is the baseline with the highest mean AUC over the seeds it shares with the
@@ -171,7 +171,7 @@ def comparison_table(groups: list[list[Comparison]], fmt: str = "github") -> str
         return ""
     headers = ["column", "LLM row [95% CI]", "strongest baseline at these seeds [95% CI]"]
     headers += ["difference [95% CI]", "p bootstrap", "p DeLong", "beats", "seeds", "unit"]
-    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+    return tabular(rows, headers, fmt)
 
 
 def comparison_notes(groups: list[list[Comparison]], resamples: int = RESAMPLES) -> str:
@@ -204,3 +204,26 @@ def _pct(value: float) -> str:
 
 def _ci(interval: tuple[float, float]) -> str:
     return f"[{100 * interval[0]:.2f}, {100 * interval[1]:.2f}]"
+
+
+def stats_block(records: list[RunRecord], fmt: str = "markdown") -> str:
+    """The ``--stats`` block: each LLM row against the paper's baselines, by test unit."""
+    from bench.data.datastore import load_domain
+    from bench.tasks.base import loaded_domain
+
+    def users_of(name: str) -> dict[str, str]:
+        domain, _ = loaded_domain(name, load_domain)
+        return {s.sample_id: s.user_id for s in domain.samples("test")}
+
+    groups, skipped = llm_comparisons(records, users_of)
+    notes = "".join(f"\n- not compared: {line}" for line in skipped)
+    if not groups:
+        return "No LLM row shares a column, test subset and seed with a paper baseline." + notes
+    return (
+        "LLM rows against the paper's baselines, paired on the same test samples and seeds "
+        "(cluster bootstrap and DeLong):\n\n"
+        + comparison_notes(groups)
+        + notes
+        + "\n\n"
+        + comparison_table(groups, fmt)
+    )

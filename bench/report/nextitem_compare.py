@@ -15,10 +15,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from tabulate import tabulate
 
 from bench.report.collect import collect
 from bench.report.compare import command_lines, environment_lines, grid_lines
+from bench.report.table import tabular
 from bench.store.records import runner_folder
 from bench.tasks.base import variant_label
 from bench.tasks.next_item import NEXT_ITEM, TASK, NextItemRecord
@@ -98,10 +98,11 @@ def failed_next_item_cells(results_dir: Path) -> frozenset[tuple[str, str, str]]
 
 def next_item_table(
     records: list[NextItemRecord],
-    fmt: str = "simple",
+    fmt: str = "text",
     failed: frozenset[tuple[str, str, str]] = frozenset(),
+    notes: bool = True,
 ) -> str:
-    """The comparison table (``fmt``: a tabulate format); ``failed`` cells say so."""
+    """The comparison table in one of ``FORMATS``; ``failed`` cells say so."""
     domains = [
         d
         for d in DOMAIN_LABELS
@@ -151,7 +152,9 @@ def next_item_table(
             valid, hit = values[DOMAIN_LABELS[domain]]
             row += [f"{valid:.4f}", f"{hit:.4f}", "", ""]
         rows.append(row)
-    table = tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+    table = tabular(rows, headers, fmt)
+    if not notes:
+        return table
     steam = ", ".join(
         f"{n}: {v['Steam'][0]:.4f} / {v['Steam'][1]:.4f}" for n, v in PUBLISHED.items()
     )

@@ -21,12 +21,22 @@ def plot_auc(records: Sequence[RunRecord], path: Path) -> str:
     One line per row of the AUC table (runner, its settings and test subset); cross-domain
     runs are left out. Nothing is written when no run can be drawn (UsageError).
     """
+    try:
+        png, note = auc_figure(records)
+    except UsageError as error:
+        raise UsageError(f"no plot written to {path}: {error}") from None
+    atomic_write_bytes(path, png)
+    return note
+
+
+def auc_figure(records: Sequence[RunRecord]) -> tuple[bytes, str]:
+    """The figure as PNG bytes, and a line on what it left out (see :func:`plot_auc`)."""
     aucs: dict[tuple[tuple[str, str], str, int], list[float]] = defaultdict(list)
     for r in records:
         if r.tested_on == r.domain:
             aucs[row_key(r), r.domain, r.n_shots].append(100 * r.auc)
     if not aucs:
-        raise UsageError(f"no plot written to {path}: no same-domain runs to draw")
+        raise UsageError("no same-domain runs to draw")
     skipped = len(records) - sum(len(v) for v in aucs.values())
     import matplotlib
 
@@ -72,5 +82,4 @@ def plot_auc(records: Sequence[RunRecord], path: Path) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120, metadata={"Software": None})
     plt.close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
-    return f"{skipped} cross-domain runs not drawn" if skipped else ""
+    return buffer.getvalue(), f"{skipped} cross-domain runs not drawn" if skipped else ""

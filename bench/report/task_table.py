@@ -12,9 +12,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from tabulate import tabulate
-
 from bench.report.compare import command_lines, environment_lines, grid_lines
+from bench.report.table import tabular
 
 
 def _cell(values: list[float]) -> str:
@@ -24,8 +23,8 @@ def _cell(values: list[float]) -> str:
     return f"{mean:.4f} ± {statistics.stdev(values):.4f} (n={len(values)})"
 
 
-def task_table(task: Any, records: list, fmt: str = "simple") -> str:
-    """Every metric of every runner label per column, over seeds; ``fmt``: tabulate's."""
+def task_table(task: Any, records: list, fmt: str = "text", notes: bool = True) -> str:
+    """Every metric of every runner label per column, over seeds, in one of ``FORMATS``."""
     values: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     columns: dict[str, None] = {}
     for record in sorted(records, key=lambda r: (r.runner_label, task.column(r), r.seed)):
@@ -38,8 +37,8 @@ def task_table(task: Any, records: list, fmt: str = "simple") -> str:
         for (label, metric), cells in values.items()
     ]
     note = "Several seeds: mean ± sample std (ddof=1) over seeds, n seeds."
-    table = tabulate(rows, headers=["runner", "metric", *columns], tablefmt=fmt)
-    return f"{table}\n\n{note}"
+    table = tabular(rows, ["runner", "metric", *columns], fmt)
+    return f"{table}\n\n{note}" if notes else table
 
 
 def task_provenance(task: Any, records: list, results_dir: Path, command: str) -> str:
