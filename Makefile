@@ -38,15 +38,15 @@ run: $(STAMP)
 # and next-item regression checks: the ci and ci-next profiles re-run and compared with
 # reports/reference/ci.json and ci-next.json.
 test: $(STAMP)
-	$(BIN)/ruff check bench baselines llm tests
-	$(BIN)/ruff format --check bench baselines llm tests
+	$(BIN)/ruff check bench baselines llm tests examples
+	$(BIN)/ruff format --check bench baselines llm tests examples
 	$(BIN)/python -m pytest --run-slow
 	$(BIN)/python -m bench check
 	$(BIN)/python -m bench check --profile ci-next
 
 # Fast loop while developing.
 check: $(STAMP)
-	$(BIN)/ruff check bench baselines llm tests
+	$(BIN)/ruff check bench baselines llm tests examples
 	$(BIN)/python -m pytest -m "not slow and not gpu"
 
 format: $(STAMP)

@@ -49,7 +49,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("profiles (--profile NAME, or a .yaml file of your own):")
     for name in profile_names():
         description = " ".join(load_profile(name).description.split())
-        print(f"  {name:14} {description[:100] + ('…' if len(description) > 100 else '')}")
+        print(f"  {name:15} {description[:100] + ('…' if len(description) > 100 else '')}")
     print(f"validation modes: {', '.join(VALIDATION_MODES)}")
     print(f"paper grid: shots {list(PAPER_SHOTS)} x seeds {list(PAPER_SEEDS)}")
     return 0

@@ -16,7 +16,7 @@ from bench.data.splits import (
 )
 from bench.errors import UsageError
 from bench.files import append_line
-from bench.registry import RUNNERS, TASKS
+from bench.registry import NEXT_ITEM_RUNNERS, RUNNERS, TASKS
 from bench.report.compare import (
     GRID_LOG,
 )
@@ -142,7 +142,14 @@ def add_parser(commands: Any) -> None:
         help="paper, quick (default with --all), ci, next-item-cpu (default with --all "
         "--task next-item), next-item-paper, or a .yaml",
     )
-    run.add_argument("--runner", "--runners", nargs="+", help=", ".join(RUNNERS.names()))
+    run.add_argument(
+        "--runner",
+        "--runners",
+        nargs="+",
+        help=f"like: {', '.join(RUNNERS.names())}; next-item: "
+        f"{', '.join(NEXT_ITEM_RUNNERS.names())}; module:Class for your own; "
+        "`bench list RUNNER` shows its --set keys",
+    )
     run.add_argument("--domain", "--domains", nargs="+", help="default: movie book")
     run.add_argument("--shots", nargs="+", type=positive, help="default: 16 64 256")
     run.add_argument("--seed", "--seeds", nargs="+", type=natural, help="default: 0 1 2 3 4")
@@ -170,7 +177,8 @@ def add_parser(commands: Any) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="change a runner setting (repeatable), e.g. --set dtype=bfloat16 --set demos=8",
+        help="change a runner setting (repeatable), e.g. --set dtype=bfloat16 --set demos=8; "
+        "`bench list RUNNER` lists them",
     )
     run.add_argument(
         "--model", help="LLM runners: Hugging Face id, local folder or .gguf (= --set model=...)"

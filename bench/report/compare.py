@@ -172,11 +172,6 @@ def provenance(
     lines += grid_lines(grid_dir, "like") if grid_dir is not None else []
     lines += command_lines(records)
     lines += environment_lines(records)
-    lines.append(
-        "Cells: AUC x 100; with several seeds mean ± sample std (n shown when fewer than 5), "
-        "with one seed its value; `~` after a paper value: it lies within the range of our "
-        "seeds (within seed noise)."
-    )
     if shipped:
         names = ", ".join(f"`{name}`" for name in shipped)
         lines.append(
