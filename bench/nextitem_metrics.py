@@ -46,6 +46,24 @@ def choice_of(answer: str, titles: Sequence[str], rule: str = "llara") -> int | 
     return named[0] if len(named) == 1 else None
 
 
+FAILURES = ("none", "history", "several")  # why a generated answer is not one candidate
+
+
+def failure_of(answer: str, titles: Sequence[str], history: Sequence[str]) -> str | None:
+    """Why ``answer`` picks no candidate under LLaRA's rule (None: it picks one).
+
+    ``several``: it names more than one candidate (a list, or a title inside another);
+    ``history``: it names none but copies an item of the user's history; ``none``: neither.
+    """
+    named = named_candidates(answer, titles, "llara")
+    if len(named) == 1:
+        return None
+    if named:
+        return "several"
+    copied = named_candidates(answer, history, "llara")
+    return "history" if copied else "none"
+
+
 @dataclass(frozen=True)
 class NextItemMetrics:
     """HitRatio@1 over all samples and over valid answers, and ValidRatio."""

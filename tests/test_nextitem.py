@@ -361,3 +361,13 @@ def test_next_item_grid_from_a_profile_runs_resumes_and_compares(env, next_item_
     assert table.returncode == 0, table.stderr
     assert "gru4rec@max_epochs=1,train_limit=2000" in table.stdout
     assert "caser@max_epochs=1,train_limit=2000" in table.stdout
+
+
+def test_failed_answers_are_told_apart() -> None:
+    from bench.nextitem_metrics import failure_of
+
+    titles, history = ["Toy Story (1995)", "Heat (1995)"], ["Alien (1979)"]
+    assert failure_of("Toy Story (1995)\nbecause", titles, history) is None
+    assert failure_of("Toy Story (1995), Heat (1995)", titles, history) == "several"
+    assert failure_of("I would pick Alien (1979).", titles, history) == "history"
+    assert failure_of("Casablanca", titles, history) == "none"

@@ -57,7 +57,7 @@ def test_csv_and_json_read_back_to_the_records(env) -> None:
     rows = list(csv.reader(io.StringIO(text.stdout, newline="")))
     assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 1 + len(records)
     assert all(len(row) == len(CSV_COLUMNS) for row in rows)
-    frame = pd.read_csv(io.StringIO(text.stdout))
+    frame = pd.read_csv(io.StringIO(text.stdout), float_precision="round_trip")
     assert frame.shape == (len(records), len(CSV_COLUMNS))
     for row in frame.itertuples():
         assert row.mean == auc[row.runner, row.domain, row.shots]  # repr: bit-exact
@@ -219,7 +219,7 @@ def test_html_report_renders_in_headless_chromium(env, tmp_path: Path) -> None:
 
     image = Image.open(shot).convert("RGB")
     assert image.size == (1280, 2000)
-    pixels = list(image.getdata())
+    pixels = list(zip(*(band.tobytes() for band in image.split()), strict=True))
     inked = sum(1 for r, g, b in pixels if r + g + b < 600) / len(pixels)
     assert inked > 0.02, inked  # text, table and figure: not a blank page
     assert len(set(pixels)) > 100  # the figure's colours, not a flat fill

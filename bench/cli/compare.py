@@ -145,12 +145,12 @@ def _emit(
 ) -> int:
     """Print ``table``, or write it (Markdown: with ``describe``'s provenance) to ``--out``."""
     if args.out is None:
-        print(table)
+        print(table, end="" if table.endswith("\n") else "\n")
         return 0
     if args.format in ("markdown", "github"):
         command = invocation()
         table = describe(records, results_dir, command) + "\n\n" + table
-    atomic_write_text(args.out, table + "\n")
+    atomic_write_text(args.out, table if table.endswith("\n") else table + "\n")
     print(args.out)
     return 0
 

@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.errors import UsageError
+from bench.errors import BenchError, UsageError
 from bench.report.compare import pool_notes, provenance, seed_range_table
 from bench.report.comparisons import stats_block
 from bench.report.table import AucTable, Row, auc_table_data, to_html
@@ -33,6 +33,7 @@ th, td { padding: .25em .6em; border-bottom: 1px solid #e4e4e4; text-align: righ
          white-space: nowrap; }
 th[scope=row], thead th:first-child { text-align: left; }
 td.best { font-weight: 700; } td.missing { color: #999; }
+td.item { text-align: left; white-space: normal; }
 tr.paper td, tr.paper th { color: #666; font-size: .9em; }
 ul.notes, .small { color: #555; font-size: .9em; }
 pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: .85em; }
@@ -66,13 +67,15 @@ def _inline(text: str) -> str:
 
 
 def svg_histogram(positives: Sequence[float], negatives: Sequence[float]) -> str:
-    """Scores of liked and disliked test samples in ``BINS`` bins over [0, 1]."""
+    """Scores of liked and disliked test samples in ``BINS`` bins, lowest to highest score."""
     width, height, pad = 320, 150, 24
+    low, high = min(*positives, *negatives), max(*positives, *negatives)
+    span = (high - low) or 1.0
 
     def counts(values: Sequence[float]) -> list[int]:
         bins = [0] * BINS
         for value in values:
-            bins[min(int(value * BINS), BINS - 1)] += 1
+            bins[min(int((value - low) / span * BINS), BINS - 1)] += 1
         return bins
 
     liked, disliked = counts(positives), counts(negatives)
@@ -90,8 +93,8 @@ def svg_histogram(positives: Sequence[float], negatives: Sequence[float]) -> str
     axis = (
         f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
         'stroke="#888"/>'
-        f'<text x="{pad}" y="{height - 6}" font-size="10">0</text>'
-        f'<text x="{width - pad - 6}" y="{height - 6}" font-size="10">1</text>'
+        f'<text x="{pad}" y="{height - 6}" font-size="10">{low:.3f}</text>'
+        f'<text x="{width - pad - 24}" y="{height - 6}" font-size="10">{high:.3f}</text>'
         f'<text x="{width / 2 - 20}" y="{height - 6}" font-size="10">P(like)</text>'
         f'<text x="{pad}" y="12" font-size="10" fill="#2a7ab9">liked ({len(positives)})</text>'
         f'<text x="{pad + 90}" y="12" font-size="10" fill="#d9534f">'
@@ -124,7 +127,24 @@ def svg_curve(values: Sequence[float]) -> str:
     )
 
 
-def _runner_section(row: Row, records: Sequence[RunRecord]) -> str:
+def _target_titles(records: Sequence[RunRecord]) -> dict[str, str]:
+    """The target item's title of every test sample of the records' domains."""
+    from bench.data.datastore import load_domain
+    from bench.tasks.base import loaded_domain
+
+    titles = {}
+    for name in sorted({r.tested_on for r in records}):
+        try:
+            domain, _ = loaded_domain(name, load_domain)
+        except BenchError:  # a plugin domain that is not installed here: ids only
+            continue
+        for sample in domain.samples("test"):
+            item = domain.items.get(sample.target_item)
+            titles[sample.sample_id] = item.title if item else sample.target_item
+    return titles
+
+
+def _runner_section(row: Row, records: Sequence[RunRecord], titles: dict[str, str]) -> str:
     """A row's settings, and per domain its training curve, histogram and worst samples."""
     anchor = html.escape(f"{row.runner_label}-{row.test_limit}", quote=True)
     parts = [f'<section class="runner" id="{anchor}"><h3>{html.escape(row.label)}</h3>']
@@ -153,13 +173,14 @@ def _runner_section(row: Row, records: Sequence[RunRecord]) -> str:
         liked = [p for p in worst if p.label == 1][:WORST]
         disliked = [p for p in worst if p.label == 0][:WORST]
         rows = "".join(
-            f"<tr><th scope='row'>{html.escape(p.sample_id)}</th><td>{p.label}</td>"
+            f"<tr><th scope='row'>{html.escape(p.sample_id)}</th>"
+            f"<td class='item'>{html.escape(titles.get(p.sample_id, ''))}</td><td>{p.label}</td>"
             f"<td>{p.score:.4f}</td></tr>"
             for p in liked + disliked
         )
         parts.append(
             f'<div class="plots">{"".join(figures)}<figure><table class="worst"><thead><tr>'
-            "<th>sample</th><th>label</th><th>P(like)</th></tr></thead>"
+            "<th>sample</th><th>item</th><th>label</th><th>P(like)</th></tr></thead>"
             f"<tbody>{rows}</tbody></table><figcaption>ranked worst: the liked samples "
             "scored lowest, the disliked scored highest</figcaption></figure></div>"
         )
@@ -196,8 +217,10 @@ def report_html(
     for record in records:
         if record.tested_on == record.domain:
             by_row.setdefault((record.runner, record.variant, record.test_limit), []).append(record)
+    titles = _target_titles(records)
     sections = "\n".join(
-        _runner_section(row, by_row[row.runner, row.variant, row.test_limit]) for row in table.rows
+        _runner_section(row, by_row[row.runner, row.variant, row.test_limit], titles)
+        for row in table.rows
     )
     ranges = seed_range_table(records, "html")
     notes = "".join(f"<p class='small'>{html.escape(n)}</p>" for n in pool_notes(records))

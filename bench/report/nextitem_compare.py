@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.errors import BenchError
 from bench.report.collect import collect
 from bench.report.compare import command_lines, environment_lines, grid_lines
 from bench.report.table import tabular
@@ -66,6 +67,13 @@ STD_NOTE = (
 )
 
 
+FAIL_NOTE = (
+    "fail none / hist / several: shares of the generated answers (LLaRA's matching rule, all "
+    "seeds pooled) that name no candidate, that name none but copy an item of the user's "
+    "history, and that name several candidates; 1 - ValidRatio is their sum."
+)
+
+
 def _cell(values: list[float], ci: list[float] | None = None) -> str:
     """Mean, with several seeds ``±`` their sample std (ddof=1) and n; one seed: its CI."""
     text = f"{np.mean(values):.4f}"
@@ -74,6 +82,30 @@ def _cell(values: list[float], ci: list[float] | None = None) -> str:
     elif ci is not None:
         text += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
     return text
+
+
+def _failure_rates(records: list[NextItemRecord]) -> str:
+    """Shares of generated answers failing each way (``FAIL_NOTE``), pooled over ``records``."""
+    from bench.nextitem_metrics import FAILURES, failure_of
+
+    counts = dict.fromkeys(FAILURES, 0)
+    total = 0
+    for record in records:
+        try:
+            domain, _ = NEXT_ITEM.load_domain(record.domain)
+        except BenchError as error:
+            log.warning("failure rates of %s not shown: %s", record.runner_label, error)
+            return "—"
+        samples = {s.sample_id: s for s in domain.samples("test")}
+        for prediction in record.predictions:
+            sample = samples[prediction.sample_id]
+            titles = [domain.titles[c] for c in sample.candidates]
+            history = [domain.titles[i] for i in sample.history if i in domain.titles]
+            failure = failure_of(prediction.answer, titles, history)
+            total += 1
+            if failure is not None:
+                counts[failure] += 1
+    return " / ".join(f"{counts[name] / total:.3f}" for name in FAILURES) if total else "—"
 
 
 def _row_label(runner_label: str, test_limit: int) -> str:
@@ -126,6 +158,7 @@ def next_item_table(
             f"{name} HR@1",
             f"{name} HR@1 exact",
             f"{name} HR@1 rank [95% CI]",
+            f"{name} fail none / hist / several",
         ]
     rows = []
     for runner, label in sorted(groups, key=lambda key: (order.get(key[0], 99), key[1])):
@@ -145,12 +178,13 @@ def next_item_table(
             ranked = [r.metrics["rank"] for r in cell]
             ci = ranked[0]["hit_ratio_ci95"] if len(ranked) == 1 else None
             row.append(_cell([m["hit_ratio"] for m in ranked], ci) if ranked else missing)
+            row.append(_failure_rates(generated) if generated else "—" if cell else missing)
         rows.append(row)
     for name, values in PUBLISHED.items():
         row = [f"{name}, published"]
         for domain in domains:
             valid, hit = values[DOMAIN_LABELS[domain]]
-            row += [f"{valid:.4f}", f"{hit:.4f}", "", ""]
+            row += [f"{valid:.4f}", f"{hit:.4f}", "", "", ""]
         rows.append(row)
     table = tabular(rows, headers, fmt)
     if not notes:
@@ -161,6 +195,7 @@ def next_item_table(
     return (
         table
         + f"\n\n{STD_NOTE}"
+        + f"\n\n{FAIL_NOTE}"
         + f"\n\nLLaRA published on Steam (not built here: no train split was released): {steam}."
     )
 
