@@ -21,7 +21,7 @@ from bench.report.collect import collect
 from bench.report.compare import command_lines, environment_lines, grid_lines
 from bench.report.table import tabular
 from bench.store.records import runner_folder
-from bench.tasks.base import variant_label
+from bench.tasks.base import loaded_domain, variant_label
 from bench.tasks.next_item import NEXT_ITEM, TASK, NextItemRecord
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def _failure_rates(records: list[NextItemRecord]) -> str:
     total = 0
     for record in records:
         try:
-            domain, _ = NEXT_ITEM.load_domain(record.domain)
+            domain, _ = loaded_domain(record.domain, NEXT_ITEM.load_domain)
         except BenchError as error:
             log.warning("failure rates of %s not shown: %s", record.runner_label, error)
             return "—"
