@@ -43,7 +43,8 @@ def test_module_class_runners_join_the_grid_and_the_table(env, tmp_path: Path) -
     table = bench_cli("compare", "--results-dir", str(results))
     assert table.returncode == 0, table.stderr
     assert table_row(table.stdout, LIKE).split()[1] == "73.15"  # real scores, recomputed
-    assert table_row(table.stdout, f"{LIKE} [window=3]").split()[2] == "71.50"
+    assert table_row(table.stdout, f"{LIKE} [1]").split()[2] == "71.50"
+    assert "[1] settings window=3" in table.stdout  # the variant, in the row's footnote
     assert table_row(table.stdout, "like-rate").split()[1] == "72.60"
 
     next_item = ["--domain", "lastfm", "--test-limit", "30", "--results-dir", str(results)]
