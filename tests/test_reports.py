@@ -42,8 +42,8 @@ def test_table1_cells_rebuild_from_the_shipped_score_files(env, tmp_path: Path) 
     committed = (REPORTS / "table1.md").read_text()
     table = body(out.read_text()).split("| runner", 1)[1].split("\n\n", 1)[0]
     assert table in committed  # every cell of the committed table, exactly
-    assert "| TALLRec (cpu profile) [1] | 59.19           |" in committed
-    assert "| ↳ paper (ours - paper)    | 67.24 (-8.05)   |" in committed
+    assert "| TALLRec (CPU) [1]      | 59.19          |" in committed
+    assert "| ↳ paper (ours - paper) | 67.24 (-8.05)  |" in committed
     assert "- [1] model smollm2-135m-instruct" in committed
 
 

@@ -36,7 +36,7 @@ PAPER_NAMES = {
     "icl-4shot": "ICL 4-shot",
     "icl-api": "ICL (endpoint)",
     "tallrec": "TALLRec",
-    "tallrec-cpu": "TALLRec (cpu profile)",
+    "tallrec-cpu": "TALLRec (CPU)",
 }
 
 # A public rerun of the authors' own script (jeongui31/TALLRec-tuning, output/movie/*.json at

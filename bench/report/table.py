@@ -205,13 +205,22 @@ def auc_table_data(
     return AucTable(columns, tuple(rows), footnotes, seeds)
 
 
-def cell_text(cell: Cell, seeds: int, inline_n: bool = True) -> str:
-    """A cell as the table shows it: mean, ``± std`` with several seeds, ``*`` if best."""
+DETAIL = ("ci", "n", "mark")  # the text table's levels of detail, widest first
+
+
+def cell_text(cell: Cell, seeds: int, detail: str = "n") -> str:
+    """A cell as the table shows it: mean, ``± std`` with several seeds, ``*`` if best.
+
+    ``detail``: ``ci`` adds the 95% interval of the mean over seeds, ``n`` the seed count
+    when below ``seeds``, ``mark`` a † in its place (a narrow terminal).
+    """
     if cell.mean is None:
         return "failed" if cell.status == "failed" else "–"
     text = f"{cell.mean:.2f}" + (f" ± {cell.std:.2f}" if cell.std is not None else "")
+    if detail == "ci" and cell.ci95 is not None:
+        text += f" [{cell.ci95[0]:.2f}, {cell.ci95[1]:.2f}]"
     if 1 < cell.n < seeds:
-        text += f" (n={cell.n})" if inline_n else " †"
+        text += " †" if detail == "mark" else f" (n={cell.n})"
     return text + (" *" if cell.best else "")
 
 
@@ -220,7 +229,7 @@ def _paper_text(cell: Cell) -> str:
         return ""
     if cell.mean is None:
         return f"{cell.paper:.2f}"
-    return f"{cell.paper:.2f} ({cell.mean - cell.paper:+.2f}{' ~' if cell.paper_in_range else ''})"
+    return f"{cell.paper:.2f} ({cell.mean - cell.paper:+.2f}{'~' if cell.paper_in_range else ''})"
 
 
 def headers(table: AucTable) -> list[str]:
@@ -228,27 +237,30 @@ def headers(table: AucTable) -> list[str]:
     return [f"{domain.capitalize()} {shots}" for domain, shots in table.columns]
 
 
-def _grid(table: AucTable, with_paper: bool, inline_n: bool) -> list[list[str]]:
+def _grid(table: AucTable, with_paper: bool, detail: str) -> list[list[str]]:
     rows: list[list[str]] = []
     separated = False
     for row in table.rows:
         if not row.in_paper and not separated:
             rows.append(["(not in the paper)"] + [""] * len(table.columns))
             separated = True
-        rows.append([row.label] + [cell_text(cell, table.seeds, inline_n) for cell in row.cells])
+        rows.append([row.label] + [cell_text(cell, table.seeds, detail) for cell in row.cells])
         if with_paper and any(cell.paper is not None for cell in row.cells):
             rows.append(["↳ paper (ours - paper)"] + [_paper_text(cell) for cell in row.cells])
     return rows
 
 
-def legend(table: AucTable, with_paper: bool, inline_n: bool = True) -> list[str]:
+def legend(table: AucTable, with_paper: bool, detail: str = "n") -> list[str]:
     """The lines under the table: footnotes, then what the marks mean."""
     lines = list(table.notes)
     lines.append(
         "Cells: AUC x 100 on the test split; with several seeds mean ± sample std over seeds; "
         "* best mean in its column; – not run."
     )
-    if not inline_n and any(1 < c.n < table.seeds for row in table.rows for c in row.cells):
+    several = [c for row in table.rows for c in row.cells if c.n > 1]
+    if detail == "ci" and several:
+        lines.append("[low, high]: 95% Student t interval of the mean over seeds.")
+    if detail == "mark" and any(c.n < table.seeds for c in several):
         lines.append(f"† fewer than {table.seeds} seeds (n in --format markdown or json).")
     if with_paper:
         lines.append(
@@ -306,19 +318,19 @@ def render(table: AucTable, fmt: str, with_paper: bool = False, width: int | Non
         return to_html(table, with_paper)
     if fmt == "text":
         width = width or terminal_width()
-        for inline_n in (True, False):  # (n=3) in the cell when there is room, else a mark
+        for detail in DETAIL:  # the most detail that fits
             text = tabulate(
-                _grid(table, with_paper, inline_n),
+                _grid(table, with_paper, detail),
                 headers=["runner", *headers(table)],
                 tablefmt="simple",
                 disable_numparse=True,
             )
             if max(map(len, text.splitlines())) <= width:
                 break
-        lines = legend(table, with_paper, inline_n)
+        lines = legend(table, with_paper, detail)
         return text + "\n\n" + "\n".join(wrap(line, width) for line in lines)
     grid = tabulate(  # github / markdown: the complete content
-        _grid(table, with_paper, True),
+        _grid(table, with_paper, "n"),
         headers=["runner", *headers(table)],
         tablefmt="github",
         disable_numparse=True,
