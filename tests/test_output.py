@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.report.formats import CSV_COLUMNS, SCHEMA, SCHEMA_VERSION
 from bench.report.paper import PAPER_AUC
-from bench.report.table import CSV_COLUMNS, SCHEMA, SCHEMA_VERSION
 from bench.store.scores import read_scores
 
 REPO = Path(__file__).resolve().parent.parent

@@ -23,8 +23,8 @@ from bench.report.compare import (
     seed_range_table,
 )
 from bench.report.comparisons import stats_block
+from bench.report.formats import FORMATS, MACHINE_FORMATS, machine_table, wrap
 from bench.report.paper import PAPER_AUC, rerun_note
-from bench.report.table import FORMATS, MACHINE_FORMATS, machine_table, wrap
 from bench.store.records import invocation
 from bench.store.scores import read_scores, write_scores
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.report.collect import collect as collect_records
+from bench.report.formats import render, tabular
 from bench.report.paper import PAPER_NAMES
-from bench.report.table import DOMAIN_ORDER, Cell, auc_table_data, headers, render, tabular
+from bench.report.table import DOMAIN_ORDER, Cell, auc_table_data, headers
 from bench.store.records import RunRecord
 
 __all__ = ["DOMAIN_ORDER", "auc_table", "collect", "cross_domain_table", "seed_range_table"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.registry import PAPER_BASELINES
+from bench.report.formats import tabular
 from bench.report.stats import (
     ALPHA,
     RESAMPLES,
@@ -22,7 +23,6 @@ from bench.report.stats import (
     paired_bootstrap,
     units_of,
 )
-from bench.report.table import tabular
 from bench.store.records import RunRecord
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from bench.errors import BenchError, UsageError
 from bench.report.compare import pool_notes, provenance, seed_range_table
 from bench.report.comparisons import stats_block
-from bench.report.table import AucTable, Row, auc_table_data, to_html
+from bench.report.formats import to_html
+from bench.report.table import AucTable, Row, auc_table_data
 from bench.store.records import RunRecord
 
 WORST = 5  # test samples shown per label in a runner's worst-ranked list

@@ -19,7 +19,7 @@ import numpy as np
 from bench.errors import BenchError
 from bench.report.collect import collect
 from bench.report.compare import command_lines, environment_lines, grid_lines
-from bench.report.table import tabular
+from bench.report.formats import tabular
 from bench.store.records import runner_folder
 from bench.tasks.base import loaded_domain, variant_label
 from bench.tasks.next_item import NEXT_ITEM, TASK, NextItemRecord

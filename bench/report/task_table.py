@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report.compare import command_lines, environment_lines, grid_lines
-from bench.report.table import tabular
+from bench.report.formats import tabular
 
 
 def _cell(values: list[float]) -> str:
