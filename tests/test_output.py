@@ -4,6 +4,7 @@ scores in every view, and an HTML report rendered by a real browser."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -133,7 +134,7 @@ def test_imported_scores_join_table_stats_report_and_check(env, tmp_path: Path, 
     assert bench("report", "--results-dir", str(results), "--out", str(report)).returncode == 0
     assert 'id="recent-3-100"' in report.read_text()
 
-    digest = __import__("hashlib").sha256(scores.read_bytes()).hexdigest()
+    digest = hashlib.sha256(scores.read_bytes()).hexdigest()
     profile = tmp_path / "mine.yaml"
     entry = {"file": scores.name, "runner": "recent-3", "domain": "movie", "shots": 16, "seed": 0}
     profile.write_text(yaml.safe_dump({"runners": [], "domains": ["movie"], "shots": [16],

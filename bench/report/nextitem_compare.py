@@ -90,15 +90,17 @@ def _failure_rates(records: list[NextItemRecord]) -> str:
 
     counts = dict.fromkeys(FAILURES, 0)
     total = 0
+    samples: dict[str, dict] = {}  # domain -> its test samples by id, built once
     for record in records:
         try:
             domain, _ = loaded_domain(record.domain, NEXT_ITEM.load_domain)
         except BenchError as error:
             log.warning("failure rates of %s not shown: %s", record.runner_label, error)
             return "—"
-        samples = {s.sample_id: s for s in domain.samples("test")}
+        if record.domain not in samples:
+            samples[record.domain] = {s.sample_id: s for s in domain.samples("test")}
         for prediction in record.predictions:
-            sample = samples[prediction.sample_id]
+            sample = samples[record.domain][prediction.sample_id]
             titles = [domain.titles[c] for c in sample.candidates]
             history = [domain.titles[i] for i in sample.history if i in domain.titles]
             failure = failure_of(prediction.answer, titles, history)

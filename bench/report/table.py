@@ -141,13 +141,10 @@ def auc_table_data(
     columns = columns_of([(d, k) for _, d, k in by_cell])
     order = {name: position for position, name in enumerate(PAPER_NAMES)}
     keys = sorted({key for key, _, _ in by_cell}, key=lambda r: (order.get(r[0], len(order)), r))
-    best = {
-        column: max(
-            (statistics.fmean(v.values()) for (_, d, k), v in by_cell.items() if (d, k) == column),
-            default=None,
-        )
-        for column in columns
-    }
+    means = {cell: statistics.fmean(values.values()) for cell, values in by_cell.items()}
+    best: dict[tuple[str, int], float] = {}
+    for (_, domain, shots), mean in means.items():
+        best[domain, shots] = max(mean, best.get((domain, shots), mean))
     notes: dict[str, int] = {}
     rows = []
     for key in keys:
@@ -161,7 +158,7 @@ def auc_table_data(
             status = (
                 "ok" if values else "failed" if (runner, domain, shots) in failed else "not run"
             )
-            mean = statistics.fmean(values.values()) if values else None
+            mean = means.get((key, domain, shots))
             cells.append(
                 Cell(
                     domain,
