@@ -9,6 +9,7 @@ Optional, in the same loss: the DROS term, and the history labels as input.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -128,8 +129,27 @@ class GRU4RecBinary(BinaryLabelMixin, _models.GRU4Rec):
         return self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
 
 
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    """RecBole's GELU ``x * 0.5 * (1.0 + erf(x / sqrt(2)))``, in place when no gradient is needed.
+
+    Scoring (validation every epoch, then the test split) runs the same operations in the
+    same order, so the result is the same to the last bit, with two temporaries instead of
+    four: on a batch of 1,000 histories its allocations cost more than its arithmetic.
+    """
+    if x.requires_grad:
+        return x * 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+    erf = torch.erf_(x / math.sqrt(2.0)).add_(1.0)  # 1.0 + e == e + 1.0 in IEEE arithmetic
+    return torch.mul(x, 0.5).mul_(erf)
+
+
 class SASRecBinary(BinaryLabelMixin, _models.SASRec):
     """RecBole SASRec with the binary label loss."""
+
+    def __init__(self, config: Any, dataset: Any) -> None:
+        super().__init__(config, dataset)
+        if config["hidden_act"] == "gelu":
+            for layer in self.trm_encoder.layer:
+                layer.feed_forward.intermediate_act_fn = gelu
 
     def sequence_output(self, interaction: Any) -> torch.Tensor:
         """SASRec's output at the last real position."""

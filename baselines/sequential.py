@@ -210,7 +210,7 @@ class SequentialRunner:
     def _probabilities(model: Any, interaction: Any, batch_size: int = 2048) -> list[float]:
         model.eval()
         out: list[float] = []
-        with torch.no_grad():
+        with torch.inference_mode():
             for start in range(0, len(interaction), batch_size):
                 logits = model.predict(
                     interaction[torch.arange(start, min(start + batch_size, len(interaction)))]

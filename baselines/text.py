@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -60,17 +61,12 @@ def text_embeddings(items: list[Item], encoder: str = DEFAULT_ENCODER) -> tuple[
     identity = [encoder, PRECISION, [i.item_id for i in items], texts]
     key = sha256_bytes(canonical_json(identity).encode())
     path = config.cache_dir() / "text-embeddings" / f"{key[:24]}.npy"
-    cached = _read_cached(path, len(items))
-    if cached is not None:
-        return cached
-    refuse_links(config.cache_dir(), path)
-    with exclusive(path.with_suffix(".lock")):  # another process may be encoding it now
-        cached = _read_cached(path, len(items))
-        return cached if cached is not None else _encode(texts, encoder, path)
+    vectors = _cached(path, (len(items), None), lambda: _encode(texts, encoder, path))
+    return vectors, sha256_bytes(vectors.tobytes())
 
 
-def _encode(texts: list[str], encoder: str, path: Path) -> tuple[np.ndarray, str]:
-    """Encode ``texts`` and cache the array at ``path`` with its sha256."""
+def _encode(texts: list[str], encoder: str, path: Path) -> np.ndarray:
+    """``texts`` encoded in float64, rounded to 1e-6, as float32."""
     try:
         from sentence_transformers import SentenceTransformer
 
@@ -90,31 +86,54 @@ def _encode(texts: list[str], encoder: str, path: Path) -> tuple[np.ndarray, str
         time.perf_counter() - started,
         path,
     )
-    vectors = np.round(np.asarray(vectors, dtype=np.float64), _DECIMALS).astype(np.float32)
-    buffer = io.BytesIO()
-    np.save(buffer, vectors, allow_pickle=False)
-    content = buffer.getvalue()
-    atomic_write_bytes(path, content)
-    atomic_write_text(path.with_suffix(".sha256"), sha256_bytes(content) + "\n")
-    return vectors, sha256_bytes(vectors.tobytes())
+    return np.round(np.asarray(vectors, dtype=np.float64), _DECIMALS).astype(np.float32)
 
 
-def _read_cached(path: Path, rows: int) -> tuple[np.ndarray, str] | None:
-    """The cached array and its hash when the file matches its stored sha256, else None."""
+def _cached(
+    path: Path, shape: tuple[int, int | None], compute: Callable[[], np.ndarray]
+) -> np.ndarray:
+    """The float32 array cached at ``path`` when intact, else ``compute()``'s, cached there.
+
+    One process computes it while the others wait for it (``bench.files.exclusive``).
+    """
+    cached = _read_cached(path, shape)
+    if cached is not None:
+        return cached
+    refuse_links(config.cache_dir(), path)
+    with exclusive(path.with_suffix(".lock")):
+        cached = _read_cached(path, shape)
+        if cached is not None:
+            return cached
+        array = compute()
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        content = buffer.getvalue()
+        atomic_write_bytes(path, content)
+        atomic_write_text(path.with_suffix(".sha256"), sha256_bytes(content) + "\n")
+        return array
+
+
+def _read_cached(path: Path, shape: tuple[int, int | None]) -> np.ndarray | None:
+    """The cached array when it matches its stored sha256 and ``shape``, else None.
+
+    ``shape[1]`` None accepts any number of columns.
+    """
     try:
         content = path.read_bytes()
         expected = path.with_suffix(".sha256").read_text(encoding="ascii").strip()
         if sha256_bytes(content) != expected:
             raise ValueError("checksum mismatch")
-        vectors = np.load(io.BytesIO(content), allow_pickle=False)
-        if vectors.dtype != np.float32 or vectors.ndim != 2 or len(vectors) != rows:
-            raise ValueError(f"shape {vectors.shape} {vectors.dtype}")
+        array = np.load(io.BytesIO(content), allow_pickle=False)
+        if array.dtype != np.float32 or array.ndim != 2 or shape[0] != len(array):
+            raise ValueError(f"shape {array.shape} {array.dtype}")
+        if shape[1] not in (None, array.shape[1]):
+            raise ValueError(f"shape {array.shape}")
     except FileNotFoundError:
         return None
     except (OSError, ValueError, UnicodeDecodeError) as error:
-        log.warning("re-encoding item texts: cached %s is damaged (%s)", path, error)
+        log.warning("computing again: cached %s is damaged (%s)", path, error)
         return None
-    return vectors, sha256_bytes(vectors.tobytes())
+    return array
 
 
 _COMPONENTS: dict[tuple[str, int], np.ndarray] = {}  # one process's projections
@@ -124,21 +143,29 @@ KEPT_COMPONENTS = 4  # a domain's table in the -BERT models' two widths, for two
 def principal_components(vectors: np.ndarray, dim: int) -> np.ndarray:
     """``vectors`` centred and projected on their top-``dim`` principal components.
 
-    Kept by the vectors' hash: the SVD (about 1 s for book's table on one thread) is done
-    once per process, not once per cell; the array returned is read-only.
+    Kept by the vectors' hash in this process and in the cache (``text-embeddings/pca-*``,
+    checked like the embeddings): the SVD (about 1 s for book's table on one thread) is
+    done once per table, row order and width, not once per cell, worker or run; the array
+    returned is read-only.
     """
     key = (sha256_bytes(vectors.tobytes()), dim)
     if key not in _COMPONENTS:
-        centred = vectors - vectors.mean(axis=0, keepdims=True)
-        _, _, components = np.linalg.svd(centred, full_matrices=False)
-        projected = centred @ components[:dim].T
-        if projected.shape[1] < dim:  # fewer items than dimensions: pad with zeros
-            projected = np.pad(projected, ((0, 0), (0, dim - projected.shape[1])))
+        path = config.cache_dir() / "text-embeddings" / f"pca-{key[0][:24]}-{dim}.npy"
+        projected = _cached(path, (len(vectors), dim), lambda: _components(vectors, dim))
         projected.setflags(write=False)
         while len(_COMPONENTS) >= KEPT_COMPONENTS:  # the oldest goes
             del _COMPONENTS[next(iter(_COMPONENTS))]
         _COMPONENTS[key] = projected
     return _COMPONENTS[key]
+
+
+def _components(vectors: np.ndarray, dim: int) -> np.ndarray:
+    centred = vectors - vectors.mean(axis=0, keepdims=True)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    projected = centred @ components[:dim].T
+    if projected.shape[1] < dim:  # fewer items than dimensions: pad with zeros
+        projected = np.pad(projected, ((0, 0), (0, dim - projected.shape[1])))
+    return projected
 
 
 def project(vectors: np.ndarray, dim: int, std: float) -> np.ndarray:

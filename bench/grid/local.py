@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.config import keep_freed_memory
 from bench.errors import BenchError, UsageError
 from bench.files import atomic_write_text, exclusive, open_unlinked, refuse_links
 from bench.grid.progress import GridProgress, shared_groups
@@ -127,6 +128,7 @@ def execute_cell(
 
     Any failure is written to ``<cell>.error.json`` and returned, never raised.
     """
+    keep_freed_memory()  # in every process that runs cells: this one, workers, Ray tasks
     path = cell.record_path(results_dir)
     started = time.perf_counter()
     for own in (path, path.with_suffix(".work")):  # the record, its work folder, their parents
