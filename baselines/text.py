@@ -19,9 +19,9 @@ from bench.files import (
     atomic_write_bytes,
     atomic_write_text,
     canonical_json,
-    exclusive,
     refuse_links,
     sha256_bytes,
+    shared_entry,
 )
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,16 @@ def text_embeddings(items: list[Item], encoder: str = DEFAULT_ENCODER) -> tuple[
     when its bytes match the hash stored beside it; anything else is encoded again.
     """
     texts = item_texts(items)
-    identity = [encoder, PRECISION, [i.item_id for i in items], texts]
-    key = sha256_bytes(canonical_json(identity).encode())
-    path = config.cache_dir() / "text-embeddings" / f"{key[:24]}.npy"
+    path = embeddings_path(items, encoder)
     vectors = _cached(path, (len(items), None), lambda: _encode(texts, encoder, path))
     return vectors, sha256_bytes(vectors.tobytes())
+
+
+def embeddings_path(items: list[Item], encoder: str = DEFAULT_ENCODER) -> Path:
+    """Where the cache keeps the embeddings of ``items``: by encoder and exact (id, text) list."""
+    identity = [encoder, PRECISION, [i.item_id for i in items], item_texts(items)]
+    key = sha256_bytes(canonical_json(identity).encode())
+    return config.cache_dir() / "text-embeddings" / f"{key[:24]}.npy"
 
 
 def _encode(texts: list[str], encoder: str, path: Path) -> np.ndarray:
@@ -94,13 +99,14 @@ def _cached(
 ) -> np.ndarray:
     """The float32 array cached at ``path`` when intact, else ``compute()``'s, cached there.
 
-    One process computes it while the others wait for it (``bench.files.exclusive``).
+    One process computes it while the others wait for it, or move on to other cells
+    (``bench.files.shared_entry``).
     """
     cached = _read_cached(path, shape)
     if cached is not None:
         return cached
     refuse_links(config.cache_dir(), path)
-    with exclusive(path.with_suffix(".lock")):
+    with shared_entry(path.with_suffix(".lock")):
         cached = _read_cached(path, shape)
         if cached is not None:
             return cached

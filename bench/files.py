@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import importlib.resources
 import json
@@ -121,6 +122,44 @@ def exclusive(lock_path: Path, wait: bool = True) -> Iterator[bool]:
         yield True
     finally:
         os.close(fd)  # releases the lock
+
+
+class Busy(Exception):  # noqa: N818 (a state, not an error: the grid comes back to the cell)
+    """Another process is making a shared cache entry that this cell needs; it comes later."""
+
+    def __init__(self, lock_path: Path) -> None:
+        super().__init__(f"{lock_path.with_suffix('')} is being made by another process")
+
+
+_patient = contextvars.ContextVar("patient", default=True)
+
+
+@contextmanager
+def impatient() -> Iterator[None]:
+    """Within it, :func:`shared_entry` raises :class:`Busy` instead of waiting.
+
+    A grid runs each cell's first attempt so: a worker whose cell needs an item table that
+    another worker is encoding (or a model it is converting) runs other cells meanwhile
+    and comes back to it, instead of leaving its core idle.
+    """
+    token = _patient.set(False)
+    try:
+        yield
+    finally:
+        _patient.reset(token)
+
+
+@contextmanager
+def shared_entry(lock_path: Path) -> Iterator[None]:
+    """Hold a shared cache entry's lock while checking or making the entry.
+
+    One process makes it while the others wait and then read it, or raise :class:`Busy`
+    within :func:`impatient`.
+    """
+    with exclusive(lock_path, wait=_patient.get()) as held:
+        if not held:
+            raise Busy(lock_path)
+        yield
 
 
 def refuse_links(root: Path, path: Path) -> None:

@@ -214,6 +214,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     provenance = environment()  # before running: the commit of the code that runs
+    bench_config.keep_freed_memory()  # as in every process that runs cells
     threads = torch_threads(bench_config.cpus())
     _, _, info = load_model(args.model)
     peak = matmul_peak_gflops()

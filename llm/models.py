@@ -20,7 +20,7 @@ import torch
 from bench import config
 from bench.data.sources import package_file
 from bench.errors import BenchError
-from bench.files import atomic_directory, exclusive, sha256_file
+from bench.files import atomic_directory, sha256_file, shared_entry
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -62,7 +62,7 @@ def converted_folder(gguf: Path) -> tuple[Path, str]:
     folder = config.cache_dir() / "models" / digest[:24]
     if (folder / "model.safetensors").exists():
         return folder, digest
-    with exclusive(folder.with_suffix(".lock")):  # another process may be converting it
+    with shared_entry(folder.with_suffix(".lock")):  # another process may be converting it
         if not (folder / "model.safetensors").exists():
             _convert(gguf, folder)
     return folder, digest

@@ -116,3 +116,73 @@ def test_two_processes_encode_an_item_table_once(own_cache):
     assert sum(out.count("encoding 40 item texts") for out in outputs) == 1, outputs
     hashes = {line for out in outputs for line in out.splitlines() if line.startswith("sha")}
     assert len(hashes) == 1
+
+
+def _bench_in_background(*args: str):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "bench", "-q", *args]
+    return subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for(path, run, seconds: float = 300.0) -> None:
+    """Until ``path`` exists; fails when ``run`` ends first or it never comes."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert run.poll() is None, run.communicate()
+        assert time.monotonic() < deadline, f"{path} never came"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_cell_whose_item_table_another_process_encodes_comes_back_later(own_cache, tmp_path):
+    """Meanwhile the grid runs the other cells (0.7.0 waited with the core idle)."""
+    from baselines.text import embeddings_path
+    from bench.data.datastore import load_domain
+    from bench.files import exclusive
+
+    items = list(load_domain("movie")[0].items.values())
+    results = tmp_path / "runs"
+    cell = ["--domain", "movie", "--shots", "16", "--seed", "0", "--jobs", "1"]
+    with exclusive(embeddings_path(items).with_suffix(".lock")):  # "another process" encodes
+        run = _bench_in_background(
+            "run", "--runner", "gru-bert", "gru4rec", *cell, "--results-dir", str(results)
+        )
+        _wait_for(results / "gru4rec" / "movie" / "k16-seed0-valid-full.json", run)
+        assert not (results / "gru-bert" / "movie" / "k16-seed0-valid-full.json").exists()
+    _, err = run.communicate(timeout=600)
+    assert run.returncode == 0, err
+    assert (results / "gru-bert" / "movie" / "k16-seed0-valid-full.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_shared_group_put_off_comes_back_whole(env, tmp_path, jobs):
+    """Zero-shot ICL's first cell is locked by another run: its other shot count waits with
+    it and then takes its scores, instead of computing them a second time meanwhile."""
+    import json
+
+    from bench.files import exclusive
+
+    results = tmp_path / "runs"
+    folder = results / "icl" / "movie"
+    cell = ["--domain", "movie", "--shots", "16", "64", "--seed", "0", "--test-limit", "24"]
+    with exclusive(folder / "k16-seed0-valid-full-test24.lock"):  # the group's first cell
+        run = _bench_in_background(
+            "run", "--runner", "icl", "gru4rec", *cell, "--no-cache", "--jobs", jobs,
+            "--results-dir", str(results),
+        )  # fmt: skip
+        for shots in (16, 64):
+            _wait_for(results / "gru4rec" / "movie" / f"k{shots}-seed0-valid-full-test24.json", run)
+        assert not list(folder.glob("*.json"))
+    _, err = run.communicate(timeout=600)
+    assert run.returncode == 0, err
+    first, other = (json.loads((folder / f"k{k}-seed0-valid-full-test24.json").read_text())
+                    for k in (16, 64))  # fmt: skip
+    assert "scores_from" not in first["training"]
+    assert other["training"]["scores_from"]["run_key"] == first["run_key"]

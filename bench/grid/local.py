@@ -4,7 +4,9 @@ A finished cell (an intact record with the same run key) is skipped, so an inter
 resumes where it stopped. Records are written atomically; a lock file per cell (``flock``,
 released by the kernel when a process dies, even by SIGKILL) keeps two ``bench run``
 processes on one results folder from running the same cell twice: a process that finds a
-cell locked moves on and comes back to it at the end. A failing cell writes
+cell locked, or finds that a cache entry the cell needs is being made by another process
+(an item table's encoding, a model's conversion), moves on and comes back to it at the end,
+with the other cells of its shared group. A failing cell writes
 ``<cell>.error.json`` (its error and traceback) and the grid goes on unless ``fail_fast``;
 each cell's log goes to ``<cell>.log`` beside its record.
 """
@@ -17,20 +19,29 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.config import keep_freed_memory
 from bench.errors import BenchError, UsageError
-from bench.files import atomic_write_text, exclusive, open_unlinked, refuse_links
+from bench.files import (
+    Busy,
+    atomic_write_text,
+    exclusive,
+    impatient,
+    open_unlinked,
+    refuse_links,
+)
 from bench.grid.progress import GridProgress, shared_groups
 from bench.store.records import RunRecord
 from bench.tasks.like import Cell
 
 if TYPE_CHECKING:
     from bench.tasks.next_item import NextItemCell, NextItemRecord
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -137,8 +148,11 @@ def execute_cell(
         if not held:
             return None
         try:
-            with cell_log(path):
+            with cell_log(path), nullcontext() if wait else impatient():
                 record, computed = cell.run(results_dir, force=force)
+        except Busy as busy:  # it needs what another process is making: other cells first
+            log.info("%s: %s; the cell comes back at the end", cell.label, busy)
+            return None
         except Exception as error:  # any failure is recorded and the grid goes on
             message = (
                 str(error) if isinstance(error, BenchError) else f"{type(error).__name__}: {error}"
@@ -191,10 +205,15 @@ def run_grid(
             _run_in_workers(ordered, groups, results_dir, force, jobs, count, deferred)
             return summary
         for wait, batch in ((False, list(cells)), (True, deferred)):
+            put_off = set()  # shared groups whose first cell was put off: the others follow it
             for cell in batch:
+                if groups[cell] in put_off:
+                    deferred.append(cell)
+                    continue
                 outcome = execute_cell(cell, results_dir, force, wait)
                 if outcome is None:
                     deferred.append(cell)
+                    put_off.add(groups[cell] or cell)
                 elif count(outcome):
                     return summary
     finally:
@@ -226,21 +245,23 @@ def _run_in_workers(
     count: Callable[[Outcome], bool],
     deferred: list[Cell | NextItemCell],
 ) -> None:
-    """``jobs`` spawned worker processes run the cells in order; locked ones wait till last.
+    """``jobs`` spawned worker processes run the cells in order; put-off ones come last.
 
     Of a shared group, the first cell runs first and the others once it has finished, so
-    they take its scores instead of computing them again side by side.
+    they take its scores instead of computing them again side by side; when the first is
+    put off (locked, or waiting for a cache entry), the others are put off with it.
     """
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    held = {g: members[1:] for g, members in shared_groups(groups).items()}
-    waiting = {cell for followers in held.values() for cell in followers}
     context = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
     with ProcessPoolExecutor(jobs, context, _die_with_parent) as pool:
         for block, patient in ((cells, False), (deferred, True)):
+            members = shared_groups({cell: groups[cell] for cell in block})
+            held = {group: in_group[1:] for group, in_group in members.items()}
+            waiting = {cell for followers in held.values() for cell in followers}
             pending = {}
-            queue = [cell for cell in block if patient or cell not in waiting]
+            queue = [cell for cell in block if cell not in waiting]
             while queue or pending:
                 for cell in queue:
                     pending[pool.submit(execute_cell, cell, results_dir, force, patient)] = cell
@@ -249,10 +270,12 @@ def _run_in_workers(
                 for future in done:
                     cell = pending.pop(future)
                     outcome = future.result()
-                    queue += held.pop(groups[cell], []) if not patient else []  # its group's
-                    if outcome is None:
-                        deferred.append(cell)
-                    elif count(outcome):
+                    followers = held.pop(groups[cell], [])
+                    if outcome is None:  # put off: its group's other cells come back with it
+                        deferred += [cell, *followers]
+                        continue
+                    queue += followers
+                    if count(outcome):
                         for other in pending:
                             other.cancel()
                         return
