@@ -88,17 +88,10 @@ class LLMRunner:
         Call once the weights are final: the cache is keyed on the model file's and the
         adapter's sha256. A model without a single weights file to hash is not cached.
         """
-        if not score_cache.enabled() or info.source_sha256 is None or self.scorer is None:
-            return
-        identity = score_cache.ScoreIdentity(
-            model_sha256=info.source_sha256,
-            adapter_sha256=adapter_sha256,
-            tokenizer_sha256=score_cache.tokenizer_sha256(self.scorer.tokenizer),
-            mode=self.settings.mode,
-            dtype=info.dtype,
-            device=info.device.split(":")[0],
-        )
-        self.scorer.cache = score_cache.ScoreCache(identity)
+        if self.scorer is not None:
+            self.scorer.cache = score_cache.cache_for(
+                info, self.scorer.tokenizer, self.settings.mode, adapter_sha256
+            )
 
     def scoring_notes(self) -> dict[str, Any] | None:
         """How many test scores came from the score cache and how many were computed."""

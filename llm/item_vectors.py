@@ -91,3 +91,36 @@ def uses_hybrid(seed: int, step: int, micro_batch: int, total: int) -> bool:
     """Whether a training micro-batch gets hybrid prompts: a pure function of its step."""
     draw = random.Random(f"{seed}:{step}:{micro_batch}").random()
     return draw < hybrid_probability(step, total)
+
+
+class HybridCollate:
+    """LLaRA's micro-batches: each hybrid (item vectors) or text-only by the curriculum.
+
+    ``flags`` lists (step, hybrid) per micro-batch for the record; it is part of the
+    training checkpoint (``state_dict``), so a resumed run records the same flags. The
+    runner's ``_batch(chunk, hybrid)`` builds the micro-batch.
+    """
+
+    def __init__(self, runner: Any, total: int) -> None:  # a next-item LLM runner
+        self.runner, self.total = runner, total
+        self.flags: list[tuple[int, bool]] = []
+        self.index: dict[int, int] = {}
+
+    def __call__(self, chunk: list[Any], step: int) -> dict[str, torch.Tensor]:
+        """The micro-batch of ``chunk`` at optimizer step ``step``, hybrid or text-only."""
+        settings, seed = self.runner.settings, self.runner.seed
+        index = self.index[step] = self.index.get(step, -1) + 1
+        hybrid = settings.hybrid and (
+            not settings.curriculum or uses_hybrid(seed, step, index, self.total)
+        )
+        self.flags.append((step, hybrid))
+        return self.runner._batch(chunk, hybrid)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The flags so far and each step's micro-batch count (for the checkpoint)."""
+        return {"flags": self.flags, "index": {str(k): v for k, v in self.index.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume from :meth:`state_dict`'s output."""
+        self.flags = [(int(step), bool(hybrid)) for step, hybrid in state["flags"]]
+        self.index = {int(k): int(v) for k, v in state["index"].items()}

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,15 +32,17 @@ import torch
 from bench.data.nextitem import NextItemDomain, NextItemSample
 from bench.data.splits import fixed_subset
 from bench.errors import BenchError
-from bench.files import atomic_directory
+from bench.files import atomic_directory, canonical_json, sha256_bytes
 from bench.nextitem_metrics import mean_reciprocal_rank
+from llm import score_cache
 from llm.base import LLMSettings, shared_model
 from llm.checkpoints import resume_in
-from llm.item_vectors import Projector, load_item_vectors, uses_hybrid
+from llm.item_vectors import HybridCollate, Projector, load_item_vectors
 from llm.lora import IGNORE, Schedule, attach_lora, save_adapter, train
-from llm.models import DEFAULT_MODEL, load_model
+from llm.models import DEFAULT_MODEL, ModelInfo, load_model
 from llm.next_prompts import answer_text, encode, render, template_for
 from llm.ranker import CandidateRanker, embed_with_slots
+from llm.score_cache import ScoreCache
 from llm.scorer import torch_threads
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ class NextItemLLM:
         self.threads = torch_threads()
         self.projector: Projector | None = None
         self.vectors: torch.Tensor | None = None
+        self.caches: dict[str, ScoreCache] = {}  # "rank", "generate": set once weights are final
 
     def config(self) -> dict[str, Any]:
         """The settings and the seed (and the SASRec trained here, if any): the run key."""
@@ -120,9 +123,46 @@ class NextItemLLM:
         if self.vectors is not None:
             rec_size, llm_size = self.vectors.shape[1], model.config.hidden_size
             self.projector = Projector(rec_size, llm_size).to(model.device)
-        if not settings.train_samples:
-            return notes | {"trained": False}
-        return notes | self._train(model, tokenizer, domain, workdir)
+        if settings.train_samples:
+            notes |= self._train(model, tokenizer, domain, workdir)
+        else:
+            notes["trained"] = False
+        self._use_score_cache(info, notes)
+        return notes
+
+    def _use_score_cache(self, info: ModelInfo, notes: dict[str, Any]) -> None:
+        """Serve and keep test rankings and answers in the score cache (``llm.score_cache``).
+
+        The identity: the model file's sha256, and as its "adapter" the hash of the saved
+        LoRA adapter's sha256, the projector's weights and the item vectors' sha256. A
+        trained model without a saved adapter, or a model without a weights file, is not
+        cached.
+        """
+        trained = notes["trained"]
+        if trained and "adapter" not in notes:
+            return
+        parts = [notes["adapter"]["sha256"] if trained else None]
+        if self.projector is not None:
+            from safetensors.torch import save
+
+            parts += [
+                sha256_bytes(save(self.projector.state_dict())),
+                notes["item_vectors"]["sha256"],
+            ]
+        adapter = None if parts == [None] else sha256_bytes(canonical_json(parts).encode())
+        modes = {"rank": "next-item-rank"}
+        if self.settings.generate:
+            modes["generate"] = f"next-item-generate-{self.settings.max_new_tokens}"
+        for use, mode in modes.items():
+            cache = score_cache.cache_for(info, self.ranker.tokenizer, mode, adapter)
+            if cache is not None:
+                self.caches[use] = cache
+
+    def scoring_notes(self) -> dict[str, Any] | None:
+        """Test rankings and answers served by the score cache, and computed."""
+        if not self.caches:
+            return None
+        return {"score_cache": {use: cache.notes() for use, cache in self.caches.items()}}
 
     def _train_sasrec(
         self, domain: NextItemDomain, data_sha256: str, workdir: Path | None
@@ -163,7 +203,7 @@ class NextItemLLM:
         per_epoch = schedule.steps_per_epoch(len(samples))
         schedule = replace(schedule, eval_every=settings.eval_every or per_epoch)
         total = schedule.total_steps(len(samples))
-        collate = _HybridCollate(self, total)
+        collate = HybridCollate(self, total)
         training = train(
             model,
             samples,
@@ -262,24 +302,49 @@ class NextItemLLM:
 
     def rank(self, samples: Sequence[NextItemSample]) -> list[list[float]]:
         """Log-likelihood of each candidate's answer, per sample."""
-        out = []
-        with torch.no_grad():
-            for sample in samples:
-                encoded, vectors = self._encoded(sample, self.settings.hybrid)
-                answers = [answer_text(self.domain.titles[c]) for c in sample.candidates]
-                out.append(self.ranker.rank(encoded, answers, vectors))
-        return out
+        return self._cached("rank", samples, self._rank_one)
+
+    def _rank_one(self, sample: NextItemSample) -> list[float]:
+        encoded, vectors = self._encoded(sample, self.settings.hybrid)
+        answers = [answer_text(self.domain.titles[c]) for c in sample.candidates]
+        return self.ranker.rank(encoded, answers, vectors)
 
     def generate(self, samples: Sequence[NextItemSample]) -> list[str]:
         """Greedy answer text per sample (empty strings when ``generate`` is off)."""
         if not self.settings.generate:
             return [""] * len(samples)
-        out = []
-        with torch.no_grad():
-            for sample in samples:
-                encoded, vectors = self._encoded(sample, self.settings.hybrid)
-                out.append(self.ranker.generate(encoded, vectors, self.settings.max_new_tokens))
-        return out
+        return self._cached("generate", samples, self._generate_one)
+
+    def _generate_one(self, sample: NextItemSample) -> str:
+        encoded, vectors = self._encoded(sample, self.settings.hybrid)
+        return self.ranker.generate(encoded, vectors, self.settings.max_new_tokens)
+
+    def _cached(
+        self, use: str, samples: Sequence[NextItemSample], one: Callable[[NextItemSample], Any]
+    ) -> list:
+        """``one`` of each sample, through the score cache once the weights are final.
+
+        A request is the prompt with its candidates' answers and the ids of the items in
+        its slots: everything besides the cache's identity that the answer depends on.
+        """
+        cache = self.caches.get(use)
+        if cache is None:  # during training (validation), or the cache is off
+            with torch.no_grad():
+                return [one(sample) for sample in samples]
+        requests = [self._request(sample) for sample in samples]
+        by_request = dict(zip(requests, samples, strict=True))
+
+        def compute(todo: list[str]) -> list[Any]:
+            with torch.no_grad():
+                return [one(by_request[request]) for request in todo]
+
+        return cache.answers(requests, compute)
+
+    def _request(self, sample: NextItemSample) -> str:
+        hybrid = self.settings.hybrid
+        slots = [int(i) for i in (*sample.history, *sample.candidates)] if hybrid else []
+        answers = [answer_text(self.domain.titles[c]) for c in sample.candidates]
+        return canonical_json([self.prompt(sample, hybrid), answers, slots])
 
     def validation_mrr(self, samples: Sequence[NextItemSample]) -> float:
         """Mean reciprocal rank of the target among the candidates (model selection).
@@ -290,35 +355,6 @@ class NextItemLLM:
         if not all(math.isfinite(v) for row in scores for v in row):
             return float("nan")
         return mean_reciprocal_rank(scores, [s.target_index for s in samples])
-
-
-class _HybridCollate:
-    """LLaRA's micro-batches: each hybrid (item vectors) or text-only by the curriculum.
-
-    ``flags`` lists (step, hybrid) per micro-batch for the record; it is part of the
-    training checkpoint (``state_dict``), so a resumed run records the same flags.
-    """
-
-    def __init__(self, runner: NextItemLLM, total: int) -> None:
-        self.runner, self.total = runner, total
-        self.flags: list[tuple[int, bool]] = []
-        self.index: dict[int, int] = {}
-
-    def __call__(self, chunk: list[NextItemSample], step: int) -> dict[str, torch.Tensor]:
-        settings, seed = self.runner.settings, self.runner.seed
-        index = self.index[step] = self.index.get(step, -1) + 1
-        hybrid = settings.hybrid and (
-            not settings.curriculum or uses_hybrid(seed, step, index, self.total)
-        )
-        self.flags.append((step, hybrid))
-        return self.runner._batch(chunk, hybrid)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"flags": self.flags, "index": {str(k): v for k, v in self.index.items()}}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.flags = [(int(step), bool(hybrid)) for step, hybrid in state["flags"]]
-        self.index = {int(k): int(v) for k, v in state["index"].items()}
 
 
 def deviations(settings: NextItemLLMSettings, reference: NextItemLLMSettings) -> dict[str, str]:

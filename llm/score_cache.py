@@ -1,33 +1,40 @@
-"""A cache of P(Yes) scores, keyed on everything a score depends on.
+"""A cache of LLM scores and answers, keyed on everything they depend on.
 
 An entry's key is the sha256 of (scorer version, model weights sha256, adapter sha256 or
-none, tokenizer sha256, scoring mode, dtype, device kind, prompt sha256). The model's
-identity is part of every key, not of the file's name (lm-evaluation-harness keys its
-sqlite cache by the request only, so a swapped model can serve stale scores): scores of
-two models or two adapters can never meet. Entries live in one SQLite file,
-``<BENCH_CACHE>/scores/scores.sqlite3`` (data only: nothing in it is executed or
-unpickled); each row carries a checksum of its key and value and is recomputed when the
-checksum, or the value's range, is wrong. ``BENCH_SCORE_CACHE=0`` (set by ``--no-cache``
-and by ``bench check``) bypasses it, so CI still runs the scorer.
+none, tokenizer sha256, scoring mode, dtype, device kind, request). The model's identity is
+part of every key, not of the file's name (lm-evaluation-harness keys its sqlite cache by
+the request only, so a swapped model can serve stale scores): scores of two models or two
+adapters can never meet. Like/dislike runners keep P(Yes) per prompt (table ``scores``);
+next-item runners keep each sample's candidate log-likelihoods and generated answer (table
+``answers``, canonical JSON), with the projector and item vectors of hybrid prompts in the
+adapter's hash and the request holding prompt, candidates and item ids. Entries live in
+one SQLite file, ``<BENCH_CACHE>/scores/scores.sqlite3`` (data only: nothing in it is
+executed or unpickled); each row carries a checksum of its key and value and is recomputed
+when the checksum, or the value's range, is wrong. ``BENCH_SCORE_CACHE=0`` (set by
+``--no-cache`` and by ``bench check``) bypasses it, so CI still runs the scorer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import config
 from bench.files import canonical_json, refuse_links, sha256_bytes
 
+if TYPE_CHECKING:
+    from llm.models import ModelInfo
+
 log = logging.getLogger(__name__)
 SCORER_VERSION = 1  # raise when the scorer's arithmetic changes
-_SCHEMA = "CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, score REAL, checksum TEXT)"
+_TABLES = {"scores": "score REAL", "answers": "answer TEXT"}  # P(Yes); next-item JSON
 
 
 def enabled() -> bool:
@@ -58,6 +65,37 @@ class ScoreIdentity:
         return sha256_bytes(canonical_json([SCORER_VERSION, *vars(self).values()]).encode())
 
 
+def cache_for(
+    info: ModelInfo, tokenizer: Any, mode: str, adapter_sha256: str | None
+) -> ScoreCache | None:
+    """A cache for ``info``'s model with ``adapter_sha256`` (None: no adapter) in ``mode``.
+
+    None when the cache is off, or the model has no single weights file to hash.
+    """
+    if not enabled() or info.source_sha256 is None:
+        return None
+    identity = ScoreIdentity(
+        model_sha256=info.source_sha256,
+        adapter_sha256=adapter_sha256,
+        tokenizer_sha256=tokenizer_sha256(tokenizer),
+        mode=mode,
+        dtype=info.dtype,
+        device=info.device.split(":")[0],
+    )
+    return ScoreCache(identity)
+
+
+def _p_yes(value: Any) -> bool:
+    return isinstance(value, float) and math.isfinite(value) and 0 <= value <= 1
+
+
+def _json_text(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and json.loads(value) is not None
+    except ValueError:
+        return False
+
+
 @dataclass
 class ScoreCache:
     """Scores of one model identity; counts what it served and what it computed."""
@@ -71,8 +109,8 @@ class ScoreCache:
         return [sha256_bytes(f"{base}\0{prompt}".encode()) for prompt in prompts]
 
     @staticmethod
-    def _checksum(key: str, score: float) -> str:
-        return sha256_bytes(f"{key}\0{score!r}".encode())[:16]
+    def _checksum(key: str, value: float | str) -> str:
+        return sha256_bytes(f"{key}\0{value!r}".encode())[:16]
 
     @staticmethod
     @contextlib.contextmanager
@@ -83,36 +121,52 @@ class ScoreCache:
         refuse_links(config.cache_dir(), path)
         with contextlib.closing(sqlite3.connect(path, timeout=120)) as connection:
             with connection:
-                connection.execute(_SCHEMA)
+                for table, column in _TABLES.items():
+                    connection.execute(
+                        f"CREATE TABLE IF NOT EXISTS {table} "
+                        f"(key TEXT PRIMARY KEY, {column}, checksum TEXT)"
+                    )
                 yield connection
 
     def scores(
         self, prompts: Sequence[str], compute: Callable[[list[str]], list[float]]
     ) -> list[float]:
-        """Each prompt's score: from the cache when present and intact, else ``compute``d."""
-        keys = self._entry_keys(prompts)
-        found: dict[str, float] = {}
+        """Each prompt's P(Yes): from the cache when present and intact, else ``compute``d."""
+        return self._served("scores", prompts, lambda todo: list(map(float, compute(todo))), _p_yes)
+
+    def answers(self, requests: Sequence[str], compute: Callable[[list[str]], list[Any]]) -> list:
+        """Each request's answer (any JSON value): from the cache when intact, else computed."""
+        texts = self._served(
+            "answers", requests, lambda todo: list(map(canonical_json, compute(todo))), _json_text
+        )
+        return [json.loads(text) for text in texts]
+
+    def _served(
+        self,
+        table: str,
+        requests: Sequence[str],
+        compute: Callable[[list[str]], list[Any]],
+        intact: Callable[[Any], bool],
+    ) -> list[Any]:
+        keys = self._entry_keys(requests)
+        found: dict[str, Any] = {}
         with self._connect() as connection:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                query = f"SELECT key, score, checksum FROM scores WHERE key IN ({marks})"
-                rows = connection.execute(query, chunk).fetchall()
-                for key, score, checksum in rows:
-                    intact = isinstance(score, float) and math.isfinite(score) and 0 <= score <= 1
-                    if intact and checksum == self._checksum(key, score):
-                        found[key] = score
+                query = f"SELECT * FROM {table} WHERE key IN ({marks})"
+                for key, value, checksum in connection.execute(query, chunk).fetchall():
+                    if intact(value) and checksum == self._checksum(key, value):
+                        found[key] = value
                     else:
                         log.warning("score cache: entry %s… is damaged; recomputing it", key[:12])
         missing = [index for index, key in enumerate(keys) if key not in found]
         if missing:
-            values = compute([prompts[index] for index in missing])
-            fresh = {
-                keys[index]: float(value) for index, value in zip(missing, values, strict=True)
-            }
+            values = compute([requests[index] for index in missing])
+            fresh = {keys[index]: value for index, value in zip(missing, values, strict=True)}
             with self._connect() as connection:
                 connection.executemany(
-                    "INSERT OR REPLACE INTO scores VALUES (?, ?, ?)",
+                    f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)",
                     [(key, value, self._checksum(key, value)) for key, value in fresh.items()],
                 )
             found |= fresh

@@ -114,3 +114,30 @@ def test_a_damaged_entry_is_recomputed(cached_icl, own_cache):
     fresh = ScoreCache(runner.scorer.cache.identity)
     assert fresh.scores(prompts, runner.scorer.compute) == scores
     assert fresh.notes() == {"from_cache": 0, "computed": 3}
+
+
+def test_next_item_rankings_and_answers_are_kept_per_projector(own_cache, monkeypatch, tmp_path):
+    """Hybrid prompts (LLaRA's): the projector, here untrained and drawn from the seed, is
+    part of the identity; text-only prompts are served whatever the seed."""
+    from bench.tasks.next_item import NextItemCell, run_next_item_cell
+
+    monkeypatch.setenv("BENCH_SCORE_CACHE", "1")
+
+    def run(seed: int, folder: str, *settings: tuple[str, object]) -> dict:
+        cell = NextItemCell("icl", "lastfm", seed, (("max_new_tokens", 4), *settings), 3)
+        record, computed = run_next_item_cell(cell, tmp_path / folder)
+        assert computed
+        return record
+
+    def served(record, hits: int) -> bool:
+        counts = {"from_cache": hits, "computed": 3 - hits}
+        return record.training["scoring"]["score_cache"] == {"rank": counts, "generate": counts}
+
+    hybrid = ("hybrid", True)
+    first, again, other = run(0, "a", hybrid), run(0, "b", hybrid), run(1, "c", hybrid)
+    assert served(first, 0) and served(again, 3) and served(other, 0)
+    assert again.predictions == first.predictions and again.metrics == first.metrics
+    assert other.predictions != first.predictions  # another projector: other slot vectors
+    text_only = run(0, "d"), run(1, "e")
+    assert served(text_only[0], 0) and served(text_only[1], 3)
+    assert text_only[1].predictions == text_only[0].predictions

@@ -149,10 +149,11 @@ def execute_cell(
             return None
         try:
             with cell_log(path), nullcontext() if wait else impatient():
-                record, computed = cell.run(results_dir, force=force)
-        except Busy as busy:  # it needs what another process is making: other cells first
-            log.info("%s: %s; the cell comes back at the end", cell.label, busy)
-            return None
+                try:
+                    record, computed = cell.run(results_dir, force=force)
+                except Busy as busy:  # it needs what another process is making: others first
+                    log.info("put off: %s; the cell comes back at the end", busy)
+                    return None
         except Exception as error:  # any failure is recorded and the grid goes on
             message = (
                 str(error) if isinstance(error, BenchError) else f"{type(error).__name__}: {error}"

@@ -78,7 +78,7 @@ class OptionalRunnerMethods:
         )
 
     def scoring_notes(self) -> dict[str, Any] | None:
-        """Like/dislike: what the record should keep about scoring (None: nothing)."""
+        """What the record should keep about scoring, such as score-cache hits (None: nothing)."""
         return None
 
     def generate(self, samples: Any) -> list[str] | None:

@@ -229,6 +229,9 @@ class NextItemTask:
         answers = runner.generate(test)
         answers = [""] * len(test) if answers is None else answers
         generated = time.perf_counter()
+        notes = runner.scoring_notes()
+        if notes is not None:
+            training = training | {"scoring": notes}
         if len(scores) != len(test) or any(
             len(row) != len(s.candidates) for row, s in zip(scores, test, strict=True)
         ):
